@@ -1,0 +1,1 @@
+"""People directory, accounts, registration, sign-in, lockout and passwords."""

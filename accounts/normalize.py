@@ -1,0 +1,31 @@
+"""Normalisation of what people type: usernames and names."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
+_SPACES = re.compile(r"\s+")
+
+
+def username_key(raw: str) -> str:
+    """One key per username, whatever the case, width or surrounding spaces."""
+    return unicodedata.normalize("NFKC", raw or "").strip().casefold()
+
+
+def name_key(raw: str) -> str:
+    """A name as matched against the directory: no case, accents, extra spaces or dash variants."""
+    text = unicodedata.normalize("NFKC", raw or "").translate(_DASHES)
+    text = "".join(
+        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
+    )
+    text = _SPACES.sub(" ", text).strip().casefold()
+    return re.sub(r"\s*-\s*", "-", text)
+
+
+def digits(raw: str) -> str:
+    """ASCII digits of what was typed (full-width digits included), spaces and dashes dropped."""
+    text = unicodedata.normalize("NFKC", raw or "")
+    text = re.sub(r"[\s\-]", "", text)
+    return text if text.isascii() and text.isdigit() else ""

@@ -1,0 +1,1 @@
+"""Message delivery: SMS, voice calls and email, queued in the database and sent by Celery."""

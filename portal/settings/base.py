@@ -1,0 +1,247 @@
+"""Settings shared by every environment. Deltas live in dev.py, test.py and production.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from portal.env import BASE_DIR, VAR_DIR, env
+
+# GENERAL ------------------------------------------------------------------------------------------
+DEBUG = env.bool("DEBUG", default=False)
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+PORT = env.int("PORT", default=8000)
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "America/New_York"
+USE_I18N = True
+USE_TZ = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "captcha",
+    "csp",
+    "audit",
+    "delivery",
+    "accounts",
+    "safecode",
+    "twofactor",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.institution",
+            ],
+        },
+    },
+]
+
+# DATABASES ----------------------------------------------------------------------------------------
+# Embedded default: a SQLite file under var/. Production: DATABASE_URL=postgres://...
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+    DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+else:
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+
+# AUTHENTICATION -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+AUTHENTICATION_BACKENDS = ["accounts.backends.DirectoryBackend"]
+
+# Argon2id first with OWASP's parameters; PBKDF2 stays readable for imported hashes and is
+# upgraded on the next successful sign-in.
+PASSWORD_HASHERS = [
+    "portal.hashers.PortalArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+PASSWORD_MIN_LENGTH = 12
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+# SESSIONS -----------------------------------------------------------------------------------------
+SESSION_COOKIE_AGE = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
+SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
+ADMIN_SESSION_IDLE_SECONDS = env.int("ADMIN_SESSION_IDLE_SECONDS", default=10 * 60)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# SECURITY -----------------------------------------------------------------------------------------
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+# Number of reverse proxies in front of the portal whose X-Forwarded-For entries are trusted.
+# 0 (the default) means the client IP is REMOTE_ADDR and no header is believed.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# Keyed hashes (SSNs, codes, tokens) use this key; it defaults to SECRET_KEY-derived salts.
+HASH_KEY = None
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
+
+# STATIC FILES -------------------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# CELERY -------------------------------------------------------------------------------------------
+# Without a broker URL, tasks run in-process (eagerly, after the transaction commits).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", default=""))
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = False
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_TIMEOUT = 3
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": 15 * 60,
+    "socket_connect_timeout": 3,
+    "socket_timeout": 5,
+}
+CELERY_BEAT_SCHEDULE = {
+    "delivery-sweep-queued": {
+        "task": "delivery.tasks.sweep_queued_messages",
+        "schedule": timedelta(minutes=1),
+    },
+}
+
+# DELIVERY -----------------------------------------------------------------------------------------
+_SMS_BACKENDS = {
+    "outbox": "delivery.backends.outbox.OutboxBackend",
+    "locmem": "delivery.backends.locmem.LocmemBackend",
+    "twilio": "delivery.backends.twilio.TwilioBackend",
+}
+_EMAIL_BACKENDS = {
+    "outbox": "delivery.backends.outbox.OutboxBackend",
+    "locmem": "delivery.backends.locmem.LocmemBackend",
+    "smtp": "delivery.backends.smtp.SMTPBackend",
+}
+DELIVERY_SMS_BACKEND = _SMS_BACKENDS[env.str("SMS_BACKEND", default="outbox")]
+DELIVERY_EMAIL_BACKEND = _EMAIL_BACKENDS[env.str("EMAIL_BACKEND", default="outbox")]
+
+TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_TIMEOUT_SECONDS = env.float("TWILIO_TIMEOUT_SECONDS", default=10.0)
+
+# Django's SMTP connection, used by the smtp delivery backend.
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="HMS IT Service Desk <noreply@hms.harvard.edu>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
+# INSTITUTION --------------------------------------------------------------------------------------
+INSTITUTION_NAME = env.str("INSTITUTION_NAME", default="Harvard Medical School")
+INSTITUTION_SHORT_NAME = env.str("INSTITUTION_SHORT_NAME", default="HMS")
+INSTITUTION_EMAIL_DOMAINS = env.list(
+    "INSTITUTION_EMAIL_DOMAINS",
+    default=["hms.harvard.edu", "hsdm.harvard.edu", "med.harvard.edu"],
+)
+AFFILIATE_EMAIL_DOMAINS = env.list(
+    "AFFILIATE_EMAIL_DOMAINS",
+    default=[
+        "partners.org",
+        "mgb.org",
+        "bidmc.harvard.edu",
+        "bwh.harvard.edu",
+        "mgh.harvard.edu",
+        "childrens.harvard.edu",
+        "dfci.harvard.edu",
+    ],
+)
+SERVICE_DESK_PHONE = env.str("SERVICE_DESK_PHONE", default="617-432-2000")
+SERVICE_DESK_EMAIL = env.str("SERVICE_DESK_EMAIL", default="itservicedesk@hms.harvard.edu")
+SERVICE_DESK_LOCATION = env.str(
+    "SERVICE_DESK_LOCATION",
+    default="Second floor of the Tosteson Medical Education Center, 260 Longwood Avenue, Boston",
+)
+
+# LOGGING ------------------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"twilio.http_client": {"level": "WARNING"}},
+}

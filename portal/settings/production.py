@@ -1,0 +1,30 @@
+"""Production: every secret comes from the environment and has no default."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from portal.env import env
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = env.str("SECRET_KEY")
+if len(SECRET_KEY) < 50:
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None  # noqa: F405
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=63072000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+SESSION_COOKIE_NAME = "__Host-sessionid"
+CSRF_COOKIE_NAME = "__Host-csrftoken"
+
+for _name, _backend in (("SMS", DELIVERY_SMS_BACKEND), ("EMAIL", DELIVERY_EMAIL_BACKEND)):  # noqa: F405
+    if _backend.startswith(("delivery.backends.outbox", "delivery.backends.locmem")):
+        raise ImproperlyConfigured(
+            f"{_name}_BACKEND must name a real provider in production (twilio or smtp)."
+        )

@@ -1,0 +1,24 @@
+"""Test settings: the embedded default, with fast hashing and the locmem delivery backend."""
+
+from portal.env import env
+
+from .base import *  # noqa: F403
+
+DEBUG = False
+SECRET_KEY = "test-only-secret-key-not-for-use-anywhere-else-0123456789"  # noqa: S105
+PASSWORD_HASHERS = [
+    "portal.hashers.PortalArgon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+DELIVERY_SMS_BACKEND = "delivery.backends.locmem.LocmemBackend"
+DELIVERY_EMAIL_BACKEND = "delivery.backends.locmem.LocmemBackend"
+STORAGES["staticfiles"] = {  # noqa: F405
+    "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+    DATABASES["default"]["TEST"] = {  # noqa: F405
+        "NAME": env.str("TEST_DATABASE_NAME", default="test_portal"),
+    }
+# Tests answer the CAPTCHA through the real form; the fixed-word shortcut is DEBUG-only.
+CAPTCHA_TEST_MODE = False

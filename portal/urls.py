@@ -1,0 +1,26 @@
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+
+from captcha import urls as captcha_urls
+from portal import views
+
+
+def public(patterns):
+    """Mark a third-party app's views as reachable without signing in."""
+    for pattern in patterns:
+        pattern.callback = login_not_required(pattern.callback)
+    return patterns
+
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("captcha/", include(public(captcha_urls.urlpatterns))),
+    path("", include("accounts.urls")),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns.append(path("dev/", include("delivery.dev_urls")))

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.db import connection
+from django.http import JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+
+@login_not_required
+@require_GET
+def home(request):
+    """Signed out: the ways in. Signed in: the preferences hub."""
+    template = "portal/hub.html" if request.user.is_authenticated else "portal/home.html"
+    return render(request, template)
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request):
+    """Liveness of the database and the broker, for load balancers and compose healthchecks."""
+    status: dict[str, str] = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        status["database"] = "ok"
+    except Exception:  # noqa: BLE001 - any failure means the database is unusable
+        status["database"] = "unreachable"
+    status["broker"] = _broker_status()
+    code = HTTPStatus.OK if status["database"] == "ok" else HTTPStatus.SERVICE_UNAVAILABLE
+    return JsonResponse(status, status=code)
+
+
+def _broker_status() -> str:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return "in-process"
+    from portal.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        return "ok"
+    except Exception:  # noqa: BLE001 - a broker outage is reported, not raised
+        return "unreachable"

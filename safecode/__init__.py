@@ -1,0 +1,1 @@
+"""SafeCode: registered recovery channels and the single-use codes sent to them."""

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SafecodeConfig(AppConfig):
+    name = "safecode"
+    verbose_name = "SafeCode"

@@ -1,0 +1,1 @@
+"""Two-factor devices, the second sign-in step and remembered browsers."""
