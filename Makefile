@@ -15,12 +15,15 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 
+# Stamps are keyed on pyproject.toml's content: a changed dependency list reinstalls once.
 $(RUN_STAMP): | $(VENV)/bin/python
 	$(PY) -m pip install -q -e .
+	@rm -f $(VENV)/.run-*
 	@touch $@
 
 $(TEST_STAMP): | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test]'
+	@rm -f $(VENV)/.run-* $(VENV)/.test-*
 	@touch $@ $(RUN_STAMP)
 
 run: $(RUN_STAMP)
@@ -28,10 +31,14 @@ run: $(RUN_STAMP)
 	$(PY) manage.py seed_demo
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
+# PYTEST_ARGS narrows or decorates the run: make test PYTEST_ARGS="tests/portal -x".
+# pytest's exit status 5 (nothing collected, e.g. a -k that matches nothing) is not a failure.
 test: $(TEST_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
-	$(PY) -m pytest $(PYTEST_ARGS)
+	@echo "$(PY) -m pytest $(PYTEST_ARGS)"
+	@$(PY) -m pytest $(PYTEST_ARGS) || { status=$$?; \
+		if [ $$status -eq 5 ]; then echo "pytest collected no tests"; else exit $$status; fi; }
 
 lint: $(TEST_STAMP)
 	$(PY) -m ruff check .
