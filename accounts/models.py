@@ -33,16 +33,21 @@ class Person(models.Model):
     huid = models.CharField("Harvard ID", max_length=8, unique=True, validators=[huid_validator])
     first_name = models.CharField(max_length=100)
     last_name = models.CharField(max_length=100)
-    last_name_key = models.CharField(max_length=100, db_index=True, editable=False)
+    first_name_key = models.CharField(max_length=100, editable=False, default="")
+    last_name_key = models.CharField(max_length=100, editable=False, default="")
     date_of_birth = models.DateField(null=True, blank=True)
     ssn_hash = models.CharField(
-        "SSN (keyed hash)", max_length=64, blank=True, editable=False,
+        "SSN (keyed hash)",
+        max_length=64,
+        blank=True,
+        editable=False,
         help_text="HMAC of the SSN; the number itself is never stored.",
     )
     affiliation = models.CharField(max_length=10, choices=Affiliation.choices)
     school = models.CharField(max_length=5, choices=School.choices, default=School.HMS)
     full_time = models.BooleanField(default=False)
     department = models.CharField(max_length=200, blank=True)
+    department_key = models.CharField(max_length=200, editable=False, default="")
     office_address = models.CharField(max_length=300, blank=True)
     office_phone = models.CharField(max_length=40, blank=True)
     email = models.EmailField("institutional email", blank=True)
@@ -53,9 +58,18 @@ class Person(models.Model):
     class Meta:
         verbose_name_plural = "people"
         ordering = ["last_name", "first_name"]
+        indexes = [
+            models.Index(fields=["last_name_key", "first_name_key"], name="person_name_key"),
+            models.Index(fields=["first_name_key"], name="person_first_key"),
+            models.Index(fields=["department_key"], name="person_department_key"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.first_name} {self.last_name} ({self.huid})"
+
+    def save(self, *args, **kwargs):
+        self.refresh_keys()
+        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:
@@ -69,9 +83,23 @@ class Person(models.Model):
             and self.affiliation in (Affiliation.FACULTY, Affiliation.STAFF)
         )
 
-    def save(self, *args, **kwargs):
+    def refresh_keys(self) -> None:
+        """Recompute the normalised search keys (bulk writes must call this themselves)."""
+        self.first_name_key = name_key(self.first_name)
         self.last_name_key = name_key(self.last_name)
-        super().save(*args, **kwargs)
+        self.department_key = name_key(self.department)
+
+
+def ssn_digest(ssn: str) -> str:
+    """Keyed hash of an SSN's nine digits; the number itself is never stored or shown."""
+    from django.utils.crypto import salted_hmac
+
+    from accounts.normalize import digits
+
+    number = digits(ssn)
+    return (
+        salted_hmac("portal.person.ssn", number, algorithm="sha256").hexdigest() if number else ""
+    )
 
 
 class PortalUserManager(UserManager):
@@ -131,3 +159,130 @@ class User(AbstractUser):
         if self.person_id:
             return self.person.full_name
         return self.get_full_name() or self.username
+
+
+class PasswordHistory(models.Model):
+    """Hashes of an account's earlier passwords, for reuse checks and the old-password trap."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "password history"
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.created_at:%Y-%m-%d}"
+
+
+class SignInFailure(models.Model):
+    """A failed sign-in, kept for per-IP throttling (password spraying) and the audit view."""
+
+    ip = models.GenericIPAddressField()
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["ip", "created_at"], name="signin_failure_ip")]
+
+    def __str__(self) -> str:
+        return f"{self.ip} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class RegistrationAttempt(models.Model):
+    """One submission of the registration details, for the per-HUID and per-IP throttles."""
+
+    huid = models.CharField(max_length=8, blank=True)
+    ip = models.GenericIPAddressField()
+    matched = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["huid", "created_at"], name="registration_huid"),
+            models.Index(fields=["ip", "created_at"], name="registration_ip"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.huid or '-'} from {self.ip}"
+
+
+class RegistrationCode(models.Model):
+    """The confirmation code mailed to the institutional address on file for a matched person."""
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="+")
+    code_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"code for person {self.person_id}"
+
+
+class EmailToken(models.Model):
+    """A single-use emailed link: affiliate sign-up or a change of contact email."""
+
+    class Purpose(models.TextChoices):
+        AFFILIATE_SIGNUP = "affiliate_signup", "Affiliate sign-up"
+        EMAIL_CHANGE = "email_change", "Change of contact email"
+
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    email = models.EmailField()
+    user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} for {self.email}"
+
+
+class Address(models.Model):
+    """A home or mailing address the person keeps themselves (office comes from HR)."""
+
+    class Kind(models.TextChoices):
+        HOME = "home", "Home address"
+        MAILING = "mailing", "Mailing address"
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="addresses")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    street = models.CharField(max_length=200, blank=True)
+    city = models.CharField(max_length=100, blank=True)
+    state = models.CharField("state or region", max_length=100, blank=True)
+    postal_code = models.CharField(max_length=20, blank=True)
+    country = models.CharField(max_length=100, blank=True, default="United States")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "kind"], name="one_address_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return ", ".join(p for p in (self.street, self.city, self.state, self.postal_code) if p)
+
+
+class DirectoryChangeRequest(models.Model):
+    """A change to an HR-owned field that the person asked for; pending until the feed shows it."""
+
+    class Field(models.TextChoices):
+        OFFICE_ADDRESS = "office_address", "Office address"
+        OFFICE_PHONE = "office_phone", "Office phone"
+        DEPARTMENT = "department", "Department"
+
+    person = models.ForeignKey(Person, on_delete=models.CASCADE, related_name="change_requests")
+    field = models.CharField(max_length=20, choices=Field.choices)
+    value = models.CharField(max_length=300)
+    requested_by = models.ForeignKey(User, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["person", "confirmed_at"], name="dir_change_pending")]
+
+    def __str__(self) -> str:
+        return f"{self.get_field_display()} for person {self.person_id}"

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-_DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-")
+_DASHES = dict.fromkeys(
+    map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -17,9 +19,7 @@ def username_key(raw: str) -> str:
 def name_key(raw: str) -> str:
     """A name as matched against the directory: no case, accents, extra spaces or dash variants."""
     text = unicodedata.normalize("NFKC", raw or "").translate(_DASHES)
-    text = "".join(
-        c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)
-    )
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
     text = _SPACES.sub(" ", text).strip().casefold()
     return re.sub(r"\s*-\s*", "-", text)
 
@@ -29,3 +29,8 @@ def digits(raw: str) -> str:
     text = unicodedata.normalize("NFKC", raw or "")
     text = re.sub(r"[\s\-]", "", text)
     return text if text.isascii() and text.isdigit() else ""
+
+
+def password_text(raw: str) -> str:
+    """A password as hashed and checked: NFKC-normalised, never truncated (NIST 800-63B)."""
+    return unicodedata.normalize("NFKC", raw or "")

@@ -26,9 +26,9 @@ def audit_record(
     if request is not None:
         ip = client_ip(request)
         ua = user_agent(request)
-        if actor is None and getattr(request, "user", None) is not None:
-            if request.user.is_authenticated:
-                actor = request.user
+        user = getattr(request, "user", None)
+        if actor is None and user is not None and user.is_authenticated:
+            actor = user
     return AuditEvent.objects.create(
         event=event,
         outcome=outcome,

@@ -1,8 +1,8 @@
+from captcha import urls as captcha_urls
 from django.contrib import admin
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 
-from captcha import urls as captcha_urls
 from portal import views
 
 
@@ -18,6 +18,7 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("captcha/", include(public(captcha_urls.urlpatterns))),
     path("", include("accounts.urls")),
+    path("safecode/", include("safecode.urls")),
     path("admin/", admin.site.urls),
     # Development conveniences; every view there answers 404 unless DEBUG is on.
     path("dev/", include("delivery.dev_urls")),

@@ -11,6 +11,8 @@ DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 PORT = env.int("PORT", default=8000)
+# The portal's public address, for links in emails.
+PORTAL_URL = env.str("PORTAL_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "America/New_York"
@@ -51,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "safecode.middleware.SafeCodeRegistrationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -105,6 +108,8 @@ AUTH_PASSWORD_VALIDATORS = [
         "OPTIONS": {"min_length": PASSWORD_MIN_LENGTH},
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "accounts.validators.ContextWordsValidator"},
+    {"NAME": "accounts.validators.PasswordHistoryValidator", "OPTIONS": {"history": 5}},
 ]
 
 # SESSIONS -----------------------------------------------------------------------------------------
@@ -207,7 +212,9 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
-DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="HMS IT Service Desk <noreply@hms.harvard.edu>")
+DEFAULT_FROM_EMAIL = env.str(
+    "DEFAULT_FROM_EMAIL", default="HMS IT Service Desk <noreply@hms.harvard.edu>"
+)
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # INSTITUTION --------------------------------------------------------------------------------------
@@ -235,6 +242,32 @@ SERVICE_DESK_LOCATION = env.str(
     "SERVICE_DESK_LOCATION",
     default="Second floor of the Tosteson Medical Education Center, 260 Longwood Avenue, Boston",
 )
+
+# Help page: who answers Harvard ID questions, and where the university's own pages are.
+HARVARD_ID_CONTACTS = [
+    {
+        "office": "HMS Human Resources (faculty and staff)",
+        "phone": "617-432-2042",
+        "email": "hr@hms.harvard.edu",
+    },
+    {
+        "office": "HMS Registrar (medical students)",
+        "phone": "617-432-1515",
+        "email": "registrar@hms.harvard.edu",
+    },
+    {
+        "office": "HSDM Registrar (dental students)",
+        "phone": "617-432-1443",
+        "email": "registrar@hsdm.harvard.edu",
+    },
+    {
+        "office": "Harvard Chan School Registrar (public health students)",
+        "phone": "617-432-1032",
+        "email": "registrar@hsph.harvard.edu",
+    },
+]
+HARVARD_PIN_URL = env.str("HARVARD_PIN_URL", default="https://www.pin.harvard.edu/")
+HARVARDKEY_URL = env.str("HARVARDKEY_URL", default="https://key.harvard.edu/")
 
 # LOGGING ------------------------------------------------------------------------------------------
 LOGGING = {

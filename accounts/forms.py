@@ -1,0 +1,263 @@
+"""Input shape and validation of the accounts pages; no side effects."""
+
+from __future__ import annotations
+
+from django import forms
+
+from accounts.normalize import digits
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(
+        label="Username or Harvard ID",
+        max_length=150,
+        help_text="Harvard PIN users may enter their 8-digit Harvard ID.",
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        max_length=4096,
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class HarvardIdField(forms.CharField):
+    default_error_messages = {"invalid": "A Harvard ID is the 8 digits on your ID badge."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 20)
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        value = super().clean(value)
+        if not value:
+            return ""
+        huid = digits(value)
+        if len(huid) != 8:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return huid
+
+
+class RegistrationDetailsForm(forms.Form):
+    last_name = forms.CharField(label="Last name", max_length=100)
+    huid = HarvardIdField(
+        label="Harvard ID",
+        required=False,
+        help_text="The first eight digits of the number on your Harvard ID badge.",
+    )
+    guest_key = forms.CharField(
+        label="Guest key",
+        required=False,
+        max_length=64,
+        help_text="If your sponsor gave you a guest key, enter it instead of a Harvard ID.",
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth",
+        required=False,
+        help_text="For staff of affiliated hospitals without a Harvard ID.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": "Enter the date as YYYY-MM-DD."},
+    )
+    ssn = forms.CharField(
+        label="Social Security number",
+        required=False,
+        max_length=20,
+        help_text="Or, instead of the date of birth, your 9-digit SSN.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+    )
+
+    def clean_ssn(self):
+        raw = self.cleaned_data.get("ssn", "")
+        if not raw:
+            return ""
+        number = digits(raw)
+        if len(number) != 9:
+            raise forms.ValidationError("An SSN has 9 digits.")
+        return number
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if not (
+            data.get("huid")
+            or data.get("guest_key")
+            or data.get("date_of_birth")
+            or data.get("ssn")
+        ):
+            raise forms.ValidationError(
+                "Enter your Harvard ID, or a guest key, or (for affiliated-hospital staff) your "
+                "date of birth or SSN."
+            )
+        return data
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label="6-digit code",
+        max_length=32,
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "inputmode": "numeric",
+                "autocapitalize": "none",
+            }
+        ),
+    )
+
+    def clean_code(self):
+        from safecode.codes import normalize_code
+
+        code = normalize_code(self.cleaned_data["code"])
+        if code is None:
+            raise forms.ValidationError("Enter the 6-digit code.")
+        return code
+
+
+class NewPasswordMixin(forms.Form):
+    """Two password fields checked against the project's policy for a given (unsaved) user."""
+
+    password1 = forms.CharField(
+        label="New password",
+        strip=False,
+        max_length=4096,
+        help_text="At least 12 characters. Long phrases are good; any characters are fine.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    password2 = forms.CharField(
+        label="New password again",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def policy_user(self):
+        raise NotImplementedError
+
+    def clean(self):
+        from django.contrib.auth.password_validation import validate_password
+
+        from accounts.normalize import password_text
+
+        data = super().clean()
+        p1, p2 = data.get("password1"), data.get("password2")
+        if p1 and p2 and p1 != p2:
+            self.add_error("password2", "The two passwords are not the same.")
+        elif p1 and not self.errors:
+            try:
+                validate_password(password_text(p1), user=self.policy_user())
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return data
+
+
+class UsernameField(forms.CharField):
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Username")
+        kwargs.setdefault("max_length", 60)
+        kwargs.setdefault(
+            "help_text",
+            "3 to 30 characters: lowercase letters, digits, dots, underscores or hyphens.",
+        )
+        kwargs.setdefault(
+            "widget", forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"})
+        )
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        from accounts.models import User, username_validator
+        from accounts.normalize import username_key
+
+        value = username_key(super().clean(value))
+        username_validator(value)
+        if User.objects.filter(username=value).exists():
+            raise forms.ValidationError("That username is taken. Choose another.")
+        return value
+
+
+class RegistrationAccountForm(NewPasswordMixin):
+    field_order = ["username", "password1", "password2"]
+    username = UsernameField()
+
+    def __init__(self, *args, person=None, **kwargs):
+        self.person = person
+        super().__init__(*args, **kwargs)
+
+    def policy_user(self):
+        from accounts.models import User
+
+        return User(
+            username=self.cleaned_data.get("username", ""),
+            person=self.person,
+            first_name=self.person.first_name if self.person else "",
+            last_name=self.person.last_name if self.person else "",
+        )
+
+
+class AffiliateEmailForm(forms.Form):
+    email = forms.EmailField(
+        label="Your work email at an affiliated institution",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def clean_email(self):
+        from django.conf import settings
+
+        email = self.cleaned_data["email"].strip()
+        domain = email.rsplit("@", 1)[-1].rstrip(".").lower()
+        allowed = [d.lower() for d in settings.AFFILIATE_EMAIL_DOMAINS]
+        if not any(domain == d or domain.endswith("." + d) for d in allowed):
+            raise forms.ValidationError(
+                "Use your email address at an affiliated institution ("
+                + ", ".join(allowed)
+                + "). For other cases, call the IT Service Desk."
+            )
+        local = email.rsplit("@", 1)[0]
+        return f"{local}@{domain}"
+
+
+class AffiliateCompleteForm(NewPasswordMixin):
+    field_order = ["first_name", "last_name", "username", "password1", "password2"]
+    first_name = forms.CharField(label="First name", max_length=100)
+    last_name = forms.CharField(label="Last name", max_length=100)
+    username = UsernameField()
+
+    def policy_user(self):
+        from accounts.models import User
+
+        return User(
+            username=self.cleaned_data.get("username", ""),
+            first_name=self.cleaned_data.get("first_name", ""),
+            last_name=self.cleaned_data.get("last_name", ""),
+        )
+
+
+class AddressForm(forms.Form):
+    street = forms.CharField(label="Street", max_length=200, required=False)
+    city = forms.CharField(label="City", max_length=100, required=False)
+    state = forms.CharField(label="State or region", max_length=100, required=False)
+    postal_code = forms.CharField(label="Postal code", max_length=20, required=False)
+    country = forms.CharField(label="Country", max_length=100, required=False)
+
+
+class DirectoryChangeForm(forms.Form):
+    field = forms.ChoiceField(
+        label="What should HR change?",
+        choices=[
+            ("office_address", "Office address"),
+            ("office_phone", "Office phone"),
+            ("department", "Department"),
+        ],
+    )
+    value = forms.CharField(label="New value", max_length=300)
+
+
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(
+        label="New contact email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="We send a link to this address; the change takes effect when you open it.",
+    )

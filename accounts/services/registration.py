@@ -1,0 +1,361 @@
+"""Registration from the directory, and the affiliate (not-in-system) sign-up.
+
+Harvard ID, names, date of birth and SSN are look-up keys, not proof of identity: a match only
+sends a confirmation code to the institutional email already on file, and every kind of
+mismatch gets the same page as a match (SECURITY.md, Recovery and registration; Enumeration).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.app_settings import app_settings
+from accounts.models import (
+    EmailToken,
+    Person,
+    RegistrationAttempt,
+    RegistrationCode,
+    User,
+    ssn_digest,
+)
+from accounts.normalize import name_key
+from accounts.services.notices import notify_existing_account
+from accounts.services.passwords import password_set
+from audit.models import AuditEvent
+from audit.services import audit_record
+from delivery.services import email_enqueue
+from portal.http import client_ip
+from safecode.codes import code_matches, generate_code, generate_token, hash_code, normalize_code
+
+CODE_SALT = "registration"
+TOKEN_SALT = "email-token"  # noqa: S105 - a salt name, not a secret
+
+
+class RegistrationThrottled(Exception):
+    """Too many failed matches from one IP address: answer 429."""
+
+
+class RegistrationBlocked(Exception):
+    """Too many failed matches for one Harvard ID: registration for it is paused."""
+
+
+class InvalidCodeFormat(ValueError):
+    """What was typed is not a 6-digit code."""
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Details:
+    last_name: str
+    huid: str = ""
+    date_of_birth: date | None = None
+    ssn: str = ""
+
+
+def huid_is_blocked(huid: str) -> bool:
+    if not huid:
+        return False
+    since = timezone.now() - app_settings.REGISTRATION_HUID_WINDOW
+    failures = RegistrationAttempt.objects.filter(huid=huid, matched=False, created_at__gt=since)
+    return failures.count() >= app_settings.REGISTRATION_HUID_FAILURES
+
+
+def ip_is_throttled(ip: str) -> bool:
+    since = timezone.now() - timezone.timedelta(hours=1)
+    failures = RegistrationAttempt.objects.filter(ip=ip, matched=False, created_at__gt=since)
+    return failures.count() >= app_settings.REGISTRATION_IP_LIMIT
+
+
+def _match(details: Details) -> Person | None:
+    key = name_key(details.last_name)
+    people = Person.objects.filter(is_active=True, last_name_key=key).select_related("account")
+    if details.huid:
+        people = people.filter(huid=details.huid)
+    elif not (details.date_of_birth or details.ssn):
+        return None
+    if details.date_of_birth:
+        people = people.filter(date_of_birth=details.date_of_birth)
+    if details.ssn:
+        digest = ssn_digest(details.ssn)
+        if not digest:
+            return None
+        people = people.filter(ssn_hash=digest)
+    found = list(people[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def registration_submit_details(*, details: Details, request: HttpRequest) -> int | None:
+    """Look the person up; on a match with no account, mail a confirmation code.
+
+    Returns the id of the code to bind to the flow, or None. The caller shows the same page
+    either way.
+    """
+    ip = client_ip(request)
+    if ip_is_throttled(ip):
+        audit_record(
+            event="registration.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request
+        )
+        raise RegistrationThrottled
+    if huid_is_blocked(details.huid):
+        audit_record(
+            event="registration.blocked",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            huid=details.huid,
+        )
+        raise RegistrationBlocked
+
+    person = _match(details)
+    RegistrationAttempt.objects.create(huid=details.huid, ip=ip, matched=person is not None)
+    if person is None:
+        audit_record(
+            event="registration.mismatch",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            huid=details.huid,
+        )
+        return None
+
+    account = getattr(person, "account", None)
+    if account is not None:
+        audit_record(event="registration.account_exists", subject=account, request=request)
+        if person.email:
+            notify_existing_account(user=account, email=person.email)
+        return None
+    if not person.email:
+        audit_record(
+            event="registration.no_email",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            huid=person.huid,
+        )
+        return None
+    return _send_code(person=person, request=request)
+
+
+@transaction.atomic
+def _send_code(*, person: Person, request: HttpRequest) -> int:
+    now = timezone.now()
+    RegistrationCode.objects.filter(person=person, used_at__isnull=True).update(used_at=now)
+    code = generate_code()
+    record = RegistrationCode.objects.create(
+        person=person,
+        code_hash=hash_code(code, salt=CODE_SALT),
+        expires_at=now + app_settings.REGISTRATION_CODE_TTL,
+    )
+    email_enqueue(
+        recipient=person.email,
+        template="accounts/email/registration_code",
+        context={
+            "person": person,
+            "code": code,
+            "hours": _hours(app_settings.REGISTRATION_CODE_TTL),
+        },
+        purpose="registration_code",
+        secrets=[code],
+        expires_at=record.expires_at,
+    )
+    audit_record(event="registration.code_sent", request=request, huid=person.huid)
+    return record.pk
+
+
+def registration_verify_code(
+    *, code_id: int | None, code: str, request: HttpRequest
+) -> Person | None:
+    """Consume the flow's confirmation code. Returns the matched person, or None.
+
+    The code is consumed by a conditional UPDATE, so two concurrent right answers cannot both
+    succeed; five wrong answers spend it.
+    """
+    typed = normalize_code(code)
+    if typed is None:
+        raise InvalidCodeFormat
+    if code_id is None:
+        audit_record(
+            event="registration.code_failed", outcome=AuditEvent.Outcome.FAILURE, request=request
+        )
+        return None
+    now = timezone.now()
+    live = RegistrationCode.objects.filter(
+        pk=code_id,
+        used_at__isnull=True,
+        expires_at__gt=now,
+        failed_attempts__lt=app_settings.REGISTRATION_CODE_MAX_FAILURES,
+    )
+    record = live.select_related("person").first()
+    if record is None or not code_matches(typed, record.code_hash, salt=CODE_SALT):
+        live.update(failed_attempts=F("failed_attempts") + 1)
+        audit_record(
+            event="registration.code_failed", outcome=AuditEvent.Outcome.FAILURE, request=request
+        )
+        return None
+    if not live.update(used_at=now):
+        return None
+    audit_record(
+        event="registration.code_confirmed", outcome=AuditEvent.Outcome.SUCCESS, request=request
+    )
+    return record.person
+
+
+def registration_create_account(
+    *, person_id: int, username: str, password: str, request: HttpRequest
+) -> User:
+    """Create the account of a confirmed person, with the institutional email on file."""
+    with transaction.atomic():
+        person = Person.objects.select_for_update().get(pk=person_id, is_active=True)
+        if User.objects.filter(person=person).exists():
+            raise UsernameTaken("This person already has an account.")
+        try:
+            with transaction.atomic():
+                user = User.objects.create(
+                    username=username,
+                    person=person,
+                    email=person.email,
+                    first_name=person.first_name,
+                    last_name=person.last_name,
+                    kind=User.Kind.PERSONAL,
+                )
+        except IntegrityError as exc:
+            raise UsernameTaken("That username is taken.") from exc
+        password_set(user=user, raw_password=password)
+        audit_record(
+            event="registration.completed",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            subject=user,
+            request=request,
+        )
+        email_enqueue(
+            recipient=user.email,
+            template="accounts/email/welcome",
+            context={"user": user, "site_url": settings.PORTAL_URL},
+            purpose="welcome",
+            user=user,
+        )
+    return user
+
+
+# Affiliates not in the directory ----------------------------------------------------------------
+
+
+def affiliate_signup_start(*, email: str, request: HttpRequest) -> None:
+    """Mail a single-use sign-up link to an affiliate address (domain checked by the form)."""
+    token = generate_token()
+    with transaction.atomic():
+        record = EmailToken.objects.create(
+            purpose=EmailToken.Purpose.AFFILIATE_SIGNUP,
+            email=email,
+            token_hash=hash_code(token, salt=TOKEN_SALT),
+            expires_at=timezone.now() + app_settings.EMAIL_TOKEN_TTL,
+        )
+        email_enqueue(
+            recipient=email,
+            template="accounts/email/affiliate_link",
+            context={
+                "link": f"{settings.PORTAL_URL}/register/affiliate/{token}/",
+                "hours": _hours(app_settings.EMAIL_TOKEN_TTL),
+            },
+            purpose="affiliate_signup",
+            secrets=[token],
+            expires_at=record.expires_at,
+        )
+        audit_record(event="registration.affiliate_link_sent", request=request)
+
+
+def email_token_lookup(*, token: str, purpose: str) -> EmailToken | None:
+    """The live token for a link, without consuming it."""
+    if not token or len(token) > 100:
+        return None
+    return EmailToken.objects.filter(
+        purpose=purpose,
+        token_hash=hash_code(token, salt=TOKEN_SALT),
+        used_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    ).first()
+
+
+def email_token_consume(*, token: str, purpose: str) -> EmailToken | None:
+    """Consume a link's token exactly once (conditional UPDATE)."""
+    record = email_token_lookup(token=token, purpose=purpose)
+    if record is None:
+        return None
+    used = EmailToken.objects.filter(pk=record.pk, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+    return record if used else None
+
+
+def affiliate_signup_complete(
+    *,
+    token: str,
+    first_name: str,
+    last_name: str,
+    username: str,
+    password: str,
+    request: HttpRequest,
+) -> User | None:
+    """Create an affiliate account that waits for service-desk approval."""
+    with transaction.atomic():
+        record = email_token_consume(token=token, purpose=EmailToken.Purpose.AFFILIATE_SIGNUP)
+        if record is None:
+            return None
+        try:
+            with transaction.atomic():
+                user = User.objects.create(
+                    username=username,
+                    email=record.email,
+                    first_name=first_name,
+                    last_name=last_name,
+                    kind=User.Kind.AFFILIATE,
+                    status=User.Status.PENDING_APPROVAL,
+                )
+        except IntegrityError as exc:
+            raise UsernameTaken("That username is taken.") from exc
+        password_set(user=user, raw_password=password)
+        audit_record(event="registration.affiliate_pending", subject=user, request=request)
+    return user
+
+
+def affiliate_decide(*, user: User, approve: bool, actor: User, reason: str, request=None) -> bool:
+    """Approve or refuse a waiting affiliate account, and tell the person."""
+    status = User.Status.ACTIVE if approve else User.Status.REFUSED
+    with transaction.atomic():
+        changed = User.objects.filter(pk=user.pk, status=User.Status.PENDING_APPROVAL).update(
+            status=status
+        )
+        if not changed:
+            return False
+        user.status = status
+        audit_record(
+            event="registration.affiliate_approved"
+            if approve
+            else "registration.affiliate_refused",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            subject=user,
+            actor=actor,
+            request=request,
+            reason=reason,
+        )
+        email_enqueue(
+            recipient=user.email,
+            template="accounts/email/affiliate_approved"
+            if approve
+            else "accounts/email/affiliate_refused",
+            context={"user": user, "site_url": settings.PORTAL_URL},
+            purpose="affiliate_decision",
+            user=user,
+        )
+    return True
+
+
+def _hours(delta) -> int:
+    return int(delta.total_seconds() // 3600)

@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from django.contrib.auth import login, logout
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_POST
+
+from accounts.forms import LoginForm
+from accounts.services.signin import SignInOutcome, signin_attempt
+from audit.services import audit_record
+from portal.http import is_safe_next
+
+WRONG_CREDENTIALS = "The username or password is not right. Check them and try again."
+INACTIVE = "This account cannot be used to sign in. Contact the IT Service Desk for help."
+
+
+@login_not_required
+@sensitive_post_parameters("password")
+@csrf_protect
+@never_cache
+def login_view(request):
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not is_safe_next(request, next_url):
+        next_url = ""
+    form = LoginForm(request.POST or None)
+    status = HTTPStatus.OK
+    if request.method == "POST" and form.is_valid():
+        result = signin_attempt(
+            login=form.cleaned_data["username"],
+            password=form.cleaned_data["password"],
+            request=request,
+        )
+        if result.outcome is SignInOutcome.OK:
+            return finish_sign_in(request, result.user, next_url)
+        if result.outcome is SignInOutcome.LOCKED:
+            return render(request, "accounts/login_locked.html", {"locked_user": result.user})
+        if result.outcome is SignInOutcome.THROTTLED:
+            return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
+        message = INACTIVE if result.outcome is SignInOutcome.INACTIVE else WRONG_CREDENTIALS
+        form.add_error(None, message)
+        form.data = form.data.copy()
+        form.data["password"] = ""
+    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
+
+
+def finish_sign_in(request, user, next_url: str = ""):
+    """The password step is done: start the session (rotating its key) and go on."""
+    login(request, user, backend="accounts.backends.DirectoryBackend")
+    audit_record(event="signin.succeeded", outcome="success", subject=user, request=request)
+    return redirect(next_url or reverse("home"))
+
+
+@require_POST
+def logout_view(request):
+    if request.user.is_authenticated:
+        audit_record(event="signout", subject=request.user, request=request)
+    logout(request)
+    return redirect("home")

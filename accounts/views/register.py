@@ -1,0 +1,161 @@
+"""Registration at /register/: details -> confirmation code -> username and password.
+
+The flow's stage and data sit under one session key (portal.flows.SessionFlow). The page after
+the details is the same whether or not they matched: it always offers the code entry and the
+not-in-system path.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+
+from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
+
+from accounts.app_settings import app_settings
+from accounts.forms import (
+    AffiliateCompleteForm,
+    AffiliateEmailForm,
+    CodeForm,
+    RegistrationAccountForm,
+    RegistrationDetailsForm,
+)
+from accounts.models import EmailToken, Person
+from accounts.services import registration as service
+from accounts.views.login import finish_sign_in
+from portal.flows import SessionFlow
+
+STAGE_CODE = "code"
+STAGE_ACCOUNT = "account"
+
+
+def _flow(request) -> SessionFlow:
+    return SessionFlow(request, "registration", timeout=app_settings.FLOW_TIMEOUT)
+
+
+@login_not_required
+@sensitive_post_parameters("ssn")
+@never_cache
+def register(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = RegistrationDetailsForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        if data["guest_key"] and not data["huid"]:
+            form.add_error(
+                "guest_key",
+                "Registration with a guest key is not open yet. Ask your sponsor or call the "
+                "IT Service Desk.",
+            )
+        else:
+            details = service.Details(
+                last_name=data["last_name"],
+                huid=data["huid"],
+                date_of_birth=data["date_of_birth"],
+                ssn=data["ssn"],
+            )
+            try:
+                code_id = service.registration_submit_details(details=details, request=request)
+            except service.RegistrationThrottled:
+                return render(
+                    request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS
+                )
+            except service.RegistrationBlocked:
+                return render(request, "accounts/register_blocked.html")
+            _flow(request).start(STAGE_CODE, code_id=code_id)
+            return redirect("accounts:register_code")
+    return render(request, "accounts/register.html", {"form": form})
+
+
+@login_not_required
+@never_cache
+def register_code(request):
+    flow = _flow(request)
+    if flow.stage != STAGE_CODE:
+        return redirect("accounts:register")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        person = service.registration_verify_code(
+            code_id=flow.get("code_id"), code=form.cleaned_data["code"], request=request
+        )
+        if person is not None:
+            request.session.cycle_key()
+            flow.advance(STAGE_ACCOUNT, person_id=person.pk, code_id=None)
+            return redirect("accounts:register_account")
+        form.add_error(
+            "code", "That code is not right, or it has expired. Check the email and try again."
+        )
+    return render(request, "accounts/register_code.html", {"form": form})
+
+
+@login_not_required
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+def register_account(request):
+    flow = _flow(request)
+    if flow.stage != STAGE_ACCOUNT:
+        return redirect("accounts:register")
+    person = Person.objects.filter(pk=flow.get("person_id"), is_active=True).first()
+    if person is None:
+        flow.clear()
+        return redirect("accounts:register")
+    form = RegistrationAccountForm(request.POST or None, person=person)
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = service.registration_create_account(
+                person_id=person.pk,
+                username=form.cleaned_data["username"],
+                password=form.cleaned_data["password1"],
+                request=request,
+            )
+        except service.UsernameTaken as exc:
+            form.add_error("username", str(exc))
+        else:
+            flow.clear()
+            return finish_sign_in(request, user)
+    return render(request, "accounts/register_account.html", {"form": form, "person": person})
+
+
+@login_not_required
+@never_cache
+def register_affiliate(request):
+    form = AffiliateEmailForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        service.affiliate_signup_start(email=form.cleaned_data["email"], request=request)
+        return render(
+            request, "accounts/register_affiliate_sent.html", {"email": form.cleaned_data["email"]}
+        )
+    return render(request, "accounts/register_affiliate.html", {"form": form})
+
+
+@login_not_required
+@sensitive_post_parameters("password1", "password2")
+@never_cache
+def register_affiliate_complete(request, token: str):
+    record = service.email_token_lookup(token=token, purpose=EmailToken.Purpose.AFFILIATE_SIGNUP)
+    if record is None:
+        return render(request, "accounts/link_invalid.html", status=HTTPStatus.NOT_FOUND)
+    form = AffiliateCompleteForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            user = service.affiliate_signup_complete(
+                token=token,
+                first_name=data["first_name"],
+                last_name=data["last_name"],
+                username=data["username"],
+                password=data["password1"],
+                request=request,
+            )
+        except service.UsernameTaken as exc:
+            form.add_error("username", str(exc))
+        else:
+            if user is None:
+                return render(request, "accounts/link_invalid.html", status=HTTPStatus.NOT_FOUND)
+            return render(request, "accounts/register_affiliate_pending.html", {"new_user": user})
+    return render(
+        request, "accounts/register_affiliate_complete.html", {"form": form, "email": record.email}
+    )

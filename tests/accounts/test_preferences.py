@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import Address, DirectoryChangeRequest
+from accounts.services.profile import directory_changes_confirm
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+ADDRESS = reverse("accounts:address")
+
+
+@pytest.fixture
+def user(client):
+    user = UserFactory()
+    client.force_login(user)
+    return user
+
+
+def test_preferences_need_sign_in(client):
+    for url in (reverse("accounts:preferences"), ADDRESS):
+        response = client.get(url)
+        assert response.status_code == HTTPStatus.FOUND
+        assert response.url.startswith(reverse("accounts:login"))
+
+
+def test_hr_fields_are_read_only_and_home_address_can_be_edited(client, user):
+    page = client.get(ADDRESS)
+    assert b"from HR" in page.content
+    assert user.person.department.encode() in page.content
+    edit = client.get(ADDRESS + "?edit=home")
+    assert b'name="street"' in edit.content
+    saved = client.post(
+        ADDRESS,
+        {
+            "section": "home",
+            "street": "1 Elm St",
+            "city": "Boston",
+            "state": "MA",
+            "postal_code": "02115",
+            "country": "United States",
+        },
+        follow=True,
+    )
+    assert b"Home address saved" in saved.content
+    assert b"1 Elm St" in saved.content
+    assert Address.objects.get(user=user, kind="home").city == "Boston"
+
+
+def test_hr_change_is_pending_until_the_feed_carries_it(client, user):
+    client.post(ADDRESS, {"section": "hr", "field": "office_phone", "value": "617-555-0100"})
+    page = client.get(ADDRESS)
+    assert b"pending HR update" in page.content
+    person = user.person
+    person.office_phone = "617-555-0100"
+    person.save()
+    assert directory_changes_confirm(person=person) == 1
+    assert b"pending HR update" not in client.get(ADDRESS).content
+    assert DirectoryChangeRequest.objects.get().confirmed_at is not None
+
+
+def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, outbox):
+    old = user.email
+    client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
+    user.refresh_from_db()
+    assert user.email == old
+    token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
+    assert outbox[-1].recipient == "me@example.org"
+    response = client.get(reverse("accounts:email_confirm", args=[token]), follow=True)
+    assert b"Your contact email is now me@example.org" in response.content
+    user.refresh_from_db()
+    assert user.email == "me@example.org"
+    assert any(m.recipient == old and "changed" in m.subject for m in outbox)
+    again = client.get(reverse("accounts:email_confirm", args=[token]))
+    assert again.status_code == HTTPStatus.NOT_FOUND
+
+
+def test_email_link_of_another_account_does_nothing(client, user, outbox):
+    client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
+    token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
+    other = UserFactory()
+    client.force_login(other)
+    assert (
+        client.get(reverse("accounts:email_confirm", args=[token])).status_code
+        == HTTPStatus.NOT_FOUND
+    )
+    other.refresh_from_db()
+    assert other.email != "me@example.org"
+    client.force_login(user)
+    client.get(reverse("accounts:email_confirm", args=[token]))
+    user.refresh_from_db()
+    assert user.email == "me@example.org"
+
+
+def test_invalid_address_input_changes_nothing(client, user):
+    response = client.post(ADDRESS, {"section": "home", "street": "x" * 500})
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert not Address.objects.exists()
+
+
+def test_help_page_is_public_and_names_contacts(client):
+    page = client.get(reverse("accounts:help"))
+    assert page.status_code == HTTPStatus.OK
+    assert b"first eight digits" in page.content
+    assert b"617-432-2000" in page.content
+    assert b"HarvardKey" in page.content

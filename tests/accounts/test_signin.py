@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+from http import HTTPStatus
+
+import pytest
+from django.contrib.auth.hashers import check_password
+from django.urls import reverse
+
+from accounts.models import SignInFailure, User
+from accounts.services.passwords import password_set
+from audit.models import AuditEvent
+from tests.factories import DEFAULT_PASSWORD, PersonFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LOGIN = reverse("accounts:login")
+
+
+def post_login(client, username, password, **extra):
+    return client.post(LOGIN, {"username": username, "password": password, **extra})
+
+
+def test_sign_in_with_username_rotates_session_and_lands_home(client):
+    user = UserFactory()
+    client.get(LOGIN)
+    before = client.cookies.get("sessionid")
+    response = post_login(client, user.username, DEFAULT_PASSWORD)
+    assert response.status_code == HTTPStatus.FOUND
+    assert response.url == reverse("home")
+    assert client.cookies["sessionid"].value != (before.value if before else None)
+    assert AuditEvent.objects.filter(event="signin.succeeded", subject=user).exists()
+
+
+def test_sign_in_with_harvard_id(client):
+    user = UserFactory()
+    response = post_login(client, user.person.huid, DEFAULT_PASSWORD)
+    assert response.status_code == HTTPStatus.FOUND
+    assert int(client.session["_auth_user_id"]) == user.pk
+
+
+@pytest.mark.parametrize("variant", ["  {u}  ", "{U}", "{u}\t"])
+def test_username_case_and_spaces_are_one_account(client, variant):
+    user = UserFactory()
+    typed = variant.format(u=user.username, U=user.username.upper())
+    assert post_login(client, typed, DEFAULT_PASSWORD).status_code == HTTPStatus.FOUND
+
+
+def test_wrong_password_and_unknown_user_get_the_same_answer(client):
+    user = UserFactory()
+    wrong = post_login(client, user.username, "not the password at all")
+    unknown = post_login(client, "nobody.here", "not the password at all")
+    assert wrong.status_code == unknown.status_code == HTTPStatus.OK
+    assert wrong.content.replace(user.username.encode(), b"X") == unknown.content.replace(
+        b"nobody.here", b"X"
+    )
+    assert b"username or password is not right" in wrong.content
+
+
+def test_unknown_user_runs_the_hasher_as_often_as_a_wrong_password(client, monkeypatch):
+    from portal.hashers import PortalArgon2PasswordHasher
+
+    calls = []
+    original = PortalArgon2PasswordHasher.verify
+
+    def counting(self, password, encoded):
+        calls.append(1)
+        return original(self, password, encoded)
+
+    monkeypatch.setattr(PortalArgon2PasswordHasher, "verify", counting)
+    user = UserFactory()
+    password_set(user=user, raw_password="a brand new passphrase 1")
+    calls.clear()
+    post_login(client, user.username, "wrong wrong wrong wrong")
+    known = len(calls)
+    calls.clear()
+    post_login(client, "missing.person", "wrong wrong wrong wrong")
+    unknown = len(calls)
+    calls.clear()
+    User.objects.filter(pk=user.pk).update(locked_at="2026-01-01T00:00:00Z")
+    post_login(client, user.username, "wrong wrong wrong wrong")
+    assert known == unknown == len(calls) >= 1
+
+
+def test_next_is_followed_only_to_same_site_paths(client):
+    user = UserFactory()
+    ok = post_login(client, user.username, DEFAULT_PASSWORD, next="/whitepages/?q=a")
+    assert ok.url == "/whitepages/?q=a"
+    for evil in [
+        "//evil.example/",
+        "/\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\\/evil.example",
+        "http:evil.example",
+    ]:
+        client.logout()
+        response = post_login(client, user.username, DEFAULT_PASSWORD, next=evil)
+        assert response.url == reverse("home"), evil
+
+
+def test_logout_is_post_only(client):
+    user = UserFactory()
+    client.force_login(user)
+    assert client.get(reverse("accounts:logout")).status_code == HTTPStatus.METHOD_NOT_ALLOWED
+    assert client.post(reverse("accounts:logout")).status_code == HTTPStatus.FOUND
+    assert "_auth_user_id" not in client.session
+
+
+def test_inactive_person_is_told_to_call_the_desk_only_with_the_right_password(client):
+    user = UserFactory(person=PersonFactory(is_active=False))
+    right = post_login(client, user.username, DEFAULT_PASSWORD)
+    assert b"Contact the IT Service Desk" in right.content
+    assert "_auth_user_id" not in client.session
+    wrong = post_login(client, user.username, "guess guess guess")
+    assert b"Contact the IT Service Desk" not in wrong.content
+
+
+def test_pending_affiliate_cannot_sign_in(client):
+    user = UserFactory(person=None, kind=User.Kind.AFFILIATE, status=User.Status.PENDING_APPROVAL)
+    response = post_login(client, user.username, DEFAULT_PASSWORD)
+    assert "_auth_user_id" not in client.session
+    assert b"Contact the IT Service Desk" in response.content
+
+
+def test_lockout_after_ten_failures_revealed_only_with_right_password(client):
+    user = UserFactory()
+    for _ in range(9):
+        post_login(client, user.username, "wrong password here")
+    user.refresh_from_db()
+    assert user.failed_login_count == 9 and not user.is_locked
+    post_login(client, user.username, "wrong password here")
+    user.refresh_from_db()
+    assert user.is_locked
+    assert AuditEvent.objects.filter(event="account.locked", subject=user).count() == 1
+    wrong = post_login(client, user.username, "wrong password here")
+    assert b"This account is locked" not in wrong.content
+    user.refresh_from_db()
+    assert user.failed_login_count == 10, "attempts while locked do not move the counter"
+    right = post_login(client, user.username, DEFAULT_PASSWORD)
+    assert b"This account is locked" in right.content
+    assert "_auth_user_id" not in client.session
+
+
+def test_success_resets_counter(client):
+    user = UserFactory()
+    for _ in range(3):
+        post_login(client, user.username, "wrong password here")
+    post_login(client, user.username, DEFAULT_PASSWORD)
+    user.refresh_from_db()
+    assert user.failed_login_count == 0
+
+
+def test_previous_password_does_not_count_and_warns_by_email(client, outbox):
+    user = UserFactory()
+    password_set(user=user, raw_password="the second passphrase")
+    response = post_login(client, user.username, DEFAULT_PASSWORD)
+    assert b"username or password is not right" in response.content
+    user.refresh_from_db()
+    assert user.failed_login_count == 0
+    assert AuditEvent.objects.filter(event="signin.old_password", subject=user).exists()
+    assert any("old" in m.subject.lower() and m.recipient == user.email for m in outbox)
+
+
+def test_password_is_normalised_nfkc(client):
+    user = UserFactory()
+    password_set(user=user, raw_password="ｆｕｌｌｗｉｄｔｈ passphrase")
+    assert post_login(client, user.username, "fullwidth passphrase").status_code == HTTPStatus.FOUND
+
+
+def test_ip_throttle_answers_429_and_never_locks_an_account(client, settings):
+    settings.ACCOUNTS_IP_FAILURE_LIMIT = 3
+    victim = UserFactory()
+    for i in range(3):
+        post_login(client, f"sprayed{i}", "Winter2026!")
+    response = post_login(client, victim.username, DEFAULT_PASSWORD)
+    assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    victim.refresh_from_db()
+    assert victim.failed_login_count == 0 and not victim.is_locked
+    other_ip = post_login(client, victim.username, DEFAULT_PASSWORD, REMOTE_ADDR="10.9.9.9")
+    assert other_ip.status_code == HTTPStatus.FOUND
+
+
+def test_forwarded_for_is_ignored_without_trusted_proxy(client, settings):
+    settings.ACCOUNTS_IP_FAILURE_LIMIT = 2
+    for i in range(2):
+        client.post(
+            LOGIN, {"username": f"x{i}", "password": "p"}, HTTP_X_FORWARDED_FOR=f"1.2.3.{i}"
+        )
+    assert set(SignInFailure.objects.values_list("ip", flat=True)) == {"127.0.0.1"}
+
+
+def test_pbkdf2_hash_is_upgraded_to_argon2_on_sign_in(client):
+    from django.contrib.auth.hashers import make_password
+
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(
+        password=make_password(DEFAULT_PASSWORD, hasher="pbkdf2_sha256")
+    )
+    post_login(client, user.username, DEFAULT_PASSWORD)
+    user.refresh_from_db()
+    assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
+    assert check_password(DEFAULT_PASSWORD, user.password)
