@@ -1,0 +1,665 @@
+"""SafeCode services: issue and check single-use codes, register the channels they go to.
+
+Public API, for the unlock, password-change, forgotten- and expired-password flows
+----------------------------------------------------------------------------------
+
+Every function is keyword-only; ``request`` is optional and only feeds the audit trail.
+
+``safecode_issue(*, user, purpose, channel, request=None) -> SafeCode``
+    Send a new 6-digit code for ``purpose`` (a ``safecode.models.Purpose``) to ``channel``
+    (one of ``channel_list_verified(user)``; for ``Purpose.CHANNEL_VERIFY`` a pending one).
+    The previous code of that purpose stops working. Raises ``SafeCodeLockedOut(until)``
+    after too many wrong entries, ``SafeCodeThrottled(retry_after, reason)`` when a limit
+    applies (a minute between codes to one channel, five codes an hour per account, ten texts
+    a day per phone number), ``SafeCodeChannelUnusable`` for someone else's or an unverified
+    channel. The code is handed to the delivery service with ``secrets=[code]`` and the
+    code's expiry; it is never returned, logged or audited.
+
+``safecode_verify(*, user, purpose, code, channel=None, request=None) -> bool``
+    True exactly once for the right, unexpired code (the code is consumed). False for a
+    wrong, expired, used or replaced code. Raises ``SafeCodeInvalidFormat`` ("Enter the
+    6-digit code") when ``code`` is not six digits after normalisation (spaces, dashes and
+    full-width digits are fine), and ``SafeCodeLockedOut(until)`` while locked -- including
+    when this very entry was the one that locked. ``safecode_check`` is the same with a
+    ``CheckResult`` saying why a code was refused, for pages that want to tell.
+
+    Do not call either inside a transaction that you roll back on refusal: the wrong-entry
+    count must survive.
+
+``channel_list_verified(user)``, ``user_has_verified_channel(user)``,
+``safecode_send_throttle(*, user, purpose, channel)``, ``safecode_locked_until(*, user,
+purpose)`` are in ``safecode.selectors``. Forms to reuse: ``safecode.forms.SendCodeForm``
+(choose where the code goes) and ``safecode.forms.CodeForm`` (enter the 6-digit code), with
+the templates ``safecode/components/send_code.html`` and ``safecode/components/enter_code.html``.
+
+Rules (tunables in ``safecode.app_settings``): a code lives 10 minutes and works once; five
+wrong entries kill it; ten wrong entries within an hour for one account and purpose stop
+codes of that purpose for an hour, however many new codes were sent. All of it is kept in the
+database, so no cache failure can open it.
+
+Channel registration (the /safecode/ pages): ``channel_register``, ``channel_verify``,
+``channel_remove`` and ``safecode_skip``.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from audit.models import AuditEvent
+from audit.services import audit_record
+from safecode.addresses import (
+    email_domain,
+    is_institution_domain,
+    normalize_email,
+    normalize_phone,
+    personal_email_error,
+)
+from safecode.app_settings import app_settings
+from safecode.codes import code_matches, generate_code, hash_code, normalize_code
+from safecode.errors import (
+    SafeCodeChannelUnusable,
+    SafeCodeError,
+    SafeCodeInvalidFormat,
+    SafeCodeLastChannel,
+    SafeCodeLockedOut,
+    SafeCodeSkipsExhausted,
+    SafeCodeThrottled,
+)
+from safecode.models import Channel, Purpose, SafeCode, WrongEntry
+from safecode.selectors import (
+    channel_list_pending,
+    safecode_locked_until,
+    safecode_open_code,
+    safecode_send_throttle,
+)
+
+logger = logging.getLogger(__name__)
+
+Outcome = AuditEvent.Outcome
+
+
+class CheckResult(enum.StrEnum):
+    ACCEPTED = "accepted"
+    WRONG = "wrong"
+    EXHAUSTED = "exhausted"  # this wrong entry was the code's last try
+    EXPIRED = "expired"
+    NO_CODE = "no_code"  # none open for the purpose (used, replaced, never sent)
+
+    @property
+    def message(self) -> str:
+        return {
+            CheckResult.ACCEPTED: "Code accepted.",
+            CheckResult.WRONG: "That code is not right. Check the latest message and try again.",
+            CheckResult.EXHAUSTED: "That code is not right, and it has been tried too many "
+            "times. Send a new code.",
+            CheckResult.EXPIRED: "That code has expired. Send a new code.",
+            CheckResult.NO_CODE: "That code no longer works. Send a new code.",
+        }[self]
+
+
+# Issue and check ------------------------------------------------------------------------------
+
+
+def safecode_issue(
+    *, user, purpose: str, channel: Channel, request: HttpRequest | None = None
+) -> SafeCode:
+    """Issue a new code for ``purpose`` and hand it to the delivery service for ``channel``.
+
+    Issues for one account are serialised on the account row, so that throttles count
+    exactly however many requests arrive together.
+    """
+    purpose = Purpose(purpose)
+    refusal: SafeCodeError | None = None
+    with transaction.atomic():
+        _lock_account(user)
+        channel = _usable_channel(user=user, purpose=purpose, channel=channel)
+        now = timezone.now()
+        locked = safecode_locked_until(user=user, purpose=purpose, now=now)
+        if locked is not None:
+            refusal = SafeCodeLockedOut(locked)
+        else:
+            refusal = safecode_send_throttle(user=user, purpose=purpose, channel=channel, now=now)
+        if refusal is None:
+            return _issue(user=user, purpose=purpose, channel=channel, now=now, request=request)
+    # Outside the transaction, so that the audit survives the refusal.
+    _audit(
+        "safecode.throttled",
+        Outcome.FAILURE,
+        user=user,
+        request=request,
+        channel=channel,
+        purpose=purpose,
+        reason="locked_out" if isinstance(refusal, SafeCodeLockedOut) else refusal.reason,
+        retry_after=(
+            refusal.until if isinstance(refusal, SafeCodeLockedOut) else refusal.retry_after
+        ).isoformat(),
+    )
+    raise refusal
+
+
+def _issue(*, user, purpose: Purpose, channel: Channel, now, request) -> SafeCode:
+    replaced = SafeCode.objects.filter(
+        user=user, purpose=purpose, used_at__isnull=True, invalidated_at__isnull=True
+    ).update(invalidated_at=now)
+    code = generate_code()
+    row = SafeCode(
+        user=user,
+        purpose=purpose,
+        channel=channel,
+        channel_kind=channel.kind,
+        destination=channel.address,
+        destination_region=channel.region,
+        created_at=now,
+        expires_at=now + app_settings.CODE_TTL,
+    )
+    row.code_hash = hash_code(code, salt=_salt(row))
+    row.save()
+    _audit(
+        "safecode.issued",
+        Outcome.SUCCESS,
+        user=user,
+        request=request,
+        channel=channel,
+        purpose=purpose,
+        replaced=replaced,
+        expires_at=row.expires_at.isoformat(),
+    )
+    _deliver_code(user=user, row=row, code=code)
+    _audit(
+        "safecode.sent", Outcome.INFO, user=user, request=request, channel=channel, purpose=purpose
+    )
+    return row
+
+
+def safecode_check(
+    *,
+    user,
+    purpose: str,
+    code: str,
+    channel: Channel | None = None,
+    request: HttpRequest | None = None,
+) -> CheckResult:
+    """Check ``code`` against the open code for ``purpose``, consuming it when right.
+
+    With ``channel``, only a code sent to that channel counts. See the module docstring.
+    """
+    purpose = Purpose(purpose)
+    typed = normalize_code(code if isinstance(code, str) else "")
+    if typed is None:
+        raise SafeCodeInvalidFormat()
+    now = timezone.now()
+    locked = safecode_locked_until(user=user, purpose=purpose, now=now)
+    if locked is not None:
+        _audit(
+            "safecode.failed",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            purpose=purpose,
+            reason="locked_out",
+        )
+        raise SafeCodeLockedOut(locked)
+
+    row = safecode_open_code(user=user, purpose=purpose)
+    if row is None or (channel is not None and row.channel_id != channel.pk):
+        _audit(
+            "safecode.failed",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            purpose=purpose,
+            reason="no_code",
+        )
+        return CheckResult.NO_CODE
+    if now >= row.expires_at:
+        _audit(
+            "safecode.expired",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            channel=row.channel,
+            purpose=purpose,
+        )
+        return CheckResult.EXPIRED
+
+    if code_matches(typed, row.code_hash, salt=_salt(row)):
+        consumed = SafeCode.objects.filter(
+            pk=row.pk,
+            used_at__isnull=True,
+            invalidated_at__isnull=True,
+            expires_at__gt=now,
+            failed_attempts__lt=app_settings.MAX_ATTEMPTS_PER_CODE,
+        ).update(used_at=now)
+        if consumed:
+            WrongEntry.objects.filter(user=user, purpose=purpose).delete()
+            _audit(
+                "safecode.verified",
+                Outcome.SUCCESS,
+                user=user,
+                request=request,
+                channel=row.channel,
+                purpose=purpose,
+            )
+            return CheckResult.ACCEPTED
+        _audit(
+            "safecode.failed",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            channel=row.channel,
+            purpose=purpose,
+            reason="already_used",
+        )
+        return CheckResult.NO_CODE
+
+    return _record_wrong_entry(user=user, row=row, now=now, request=request)
+
+
+def _record_wrong_entry(*, user, row: SafeCode, now, request) -> CheckResult:
+    limit = app_settings.MAX_ATTEMPTS_PER_CODE
+    with transaction.atomic():
+        SafeCode.objects.filter(
+            pk=row.pk, used_at__isnull=True, invalidated_at__isnull=True
+        ).update(failed_attempts=F("failed_attempts") + 1)
+        exhausted = SafeCode.objects.filter(
+            pk=row.pk, used_at__isnull=True, invalidated_at__isnull=True, failed_attempts__gte=limit
+        ).update(invalidated_at=now)
+        WrongEntry.objects.create(user=user, purpose=row.purpose, created_at=now)
+    _audit(
+        "safecode.failed",
+        Outcome.FAILURE,
+        user=user,
+        request=request,
+        channel=row.channel,
+        purpose=row.purpose,
+        reason="wrong_code",
+    )
+    if exhausted:
+        _audit(
+            "safecode.invalidated",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            channel=row.channel,
+            purpose=row.purpose,
+            reason="too_many_wrong_entries",
+        )
+    locked = safecode_locked_until(user=user, purpose=row.purpose, now=now)
+    if locked is not None:
+        _audit(
+            "safecode.locked_out",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            purpose=row.purpose,
+            until=locked.isoformat(),
+        )
+        raise SafeCodeLockedOut(locked)
+    return CheckResult.EXHAUSTED if exhausted else CheckResult.WRONG
+
+
+def safecode_verify(
+    *,
+    user,
+    purpose: str,
+    code: str,
+    channel: Channel | None = None,
+    request: HttpRequest | None = None,
+) -> bool:
+    """True exactly once for the right code; see the module docstring for what it raises."""
+    result = safecode_check(user=user, purpose=purpose, code=code, channel=channel, request=request)
+    return result is CheckResult.ACCEPTED
+
+
+# Channels -------------------------------------------------------------------------------------
+
+
+def channel_register(
+    *,
+    user,
+    phone: str = "",
+    carrier: str = "",
+    email: str = "",
+    request: HttpRequest | None = None,
+) -> list[Channel]:
+    """Start registering a new phone and/or personal email; returns the channels waiting.
+
+    Nothing changes for the channels already verified until the new one is confirmed. A
+    code goes to the first waiting channel when the throttles allow; otherwise the
+    verification page says when one can be sent. Raises ``ValidationError`` for an address
+    that may not be registered (the form says so first).
+    """
+    wanted: list[tuple[str, str, str]] = []
+    if phone:
+        parsed = normalize_phone(phone)
+        wanted.append((Channel.Kind.PHONE, parsed.e164, parsed.region))
+    if email:
+        address = normalize_email(email)
+        if is_institution_domain(email_domain(address)):
+            raise ValidationError(personal_email_error(), code="institution")
+        wanted.append((Channel.Kind.EMAIL, address, ""))
+    if not wanted:
+        raise ValidationError("Enter a mobile phone number or a personal email address.")
+    if carrier and carrier not in Channel.Carrier.values:
+        raise ValidationError("Choose a carrier from the list.")
+
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_account(user)
+        for kind, address, region in wanted:
+            current = Channel.objects.filter(user=user, kind=kind).exclude(
+                status=Channel.Status.RETIRED
+            )
+            if current.filter(status=Channel.Status.VERIFIED, address__iexact=address).exists():
+                continue
+            pending = current.filter(status=Channel.Status.PENDING).first()
+            if pending is not None and pending.address == address:
+                if kind == Channel.Kind.PHONE and pending.carrier != carrier:
+                    pending.carrier = carrier
+                    pending.save(update_fields=["carrier"])
+                continue
+            if pending is not None:
+                _retire(pending, now=now)
+            channel = Channel.objects.create(
+                user=user,
+                kind=kind,
+                address=address,
+                region=region,
+                carrier=carrier if kind == Channel.Kind.PHONE else "",
+                created_at=now,
+            )
+            _audit(
+                "safecode.channel_pending",
+                Outcome.INFO,
+                user=user,
+                request=request,
+                channel=channel,
+            )
+    waiting = list(channel_list_pending(user))
+    if waiting:
+        _send_verification_quietly(user=user, channel=waiting[0], request=request)
+    return waiting
+
+
+def channel_verify(*, user, channel: Channel, code: str, request: HttpRequest | None = None):
+    """Confirm a waiting channel with the code sent to it; returns a ``CheckResult``.
+
+    On success the channel counts from now on, the one of the same kind it replaces is
+    retired and notified (with the account email), and a code goes to the next waiting
+    channel. Raises like ``safecode_check``.
+    """
+    if channel.user_id != user.pk or channel.status != Channel.Status.PENDING:
+        return CheckResult.NO_CODE
+    result = safecode_check(
+        user=user, purpose=Purpose.CHANNEL_VERIFY, code=code, channel=channel, request=request
+    )
+    if result is not CheckResult.ACCEPTED:
+        return result
+    now = timezone.now()
+    with transaction.atomic():
+        _lock_account(user)
+        channel = Channel.objects.select_for_update().get(pk=channel.pk)
+        if channel.status != Channel.Status.PENDING:
+            return CheckResult.NO_CODE
+        old = (
+            Channel.objects.select_for_update()
+            .filter(user=user, kind=channel.kind, status=Channel.Status.VERIFIED)
+            .first()
+        )
+        if old is not None:
+            _retire(old, now=now)
+        channel.status = Channel.Status.VERIFIED
+        channel.verified_at = now
+        channel.save(update_fields=["status", "verified_at"])
+        _audit(
+            "safecode.channel_replaced" if old else "safecode.channel_added",
+            Outcome.SUCCESS,
+            user=user,
+            request=request,
+            channel=channel,
+            **({"previous": old.masked} if old else {}),
+        )
+        _notify_change(
+            user=user, action="replaced" if old else "added", old=old, new=channel, now=now
+        )
+    waiting = list(channel_list_pending(user))
+    if waiting:
+        _send_verification_quietly(user=user, channel=waiting[0], request=request)
+    return CheckResult.ACCEPTED
+
+
+def channel_remove(*, user, channel: Channel, request: HttpRequest | None = None) -> None:
+    """Remove a verified channel (never the last) or cancel a waiting one.
+
+    Raises ``SafeCodeLastChannel``: SafeCode cannot be turned off, only moved.
+    """
+    now = timezone.now()
+    refusal = None
+    with transaction.atomic():
+        _lock_account(user)
+        channel = Channel.objects.select_for_update().filter(pk=channel.pk, user=user).first()
+        if channel is None:
+            raise SafeCodeChannelUnusable()
+        if channel.status == Channel.Status.RETIRED:
+            return
+        if channel.status == Channel.Status.PENDING:
+            _retire(channel, now=now)
+            _audit(
+                "safecode.channel_cancelled",
+                Outcome.INFO,
+                user=user,
+                request=request,
+                channel=channel,
+            )
+            return
+        others = Channel.objects.filter(user=user, status=Channel.Status.VERIFIED).exclude(
+            pk=channel.pk
+        )
+        if not others.exists():
+            refusal = SafeCodeLastChannel()
+        else:
+            _retire(channel, now=now)
+            _audit(
+                "safecode.channel_removed",
+                Outcome.SUCCESS,
+                user=user,
+                request=request,
+                channel=channel,
+            )
+            _notify_change(user=user, action="removed", old=channel, new=None, now=now)
+    if refusal is not None:
+        _audit(
+            "safecode.channel_removed",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            channel=channel,
+            reason="last_channel",
+        )
+        raise refusal
+
+
+def safecode_skip(*, user, request: HttpRequest | None = None) -> int:
+    """Count one skip of the registration prompt; returns the skips left.
+
+    The increment is a single conditional UPDATE, so two tabs cannot skip a sixth time.
+    Raises ``SafeCodeSkipsExhausted`` once every skip is used.
+    """
+    limit = app_settings.MAX_SKIPS
+    User = get_user_model()
+    skipped = User.objects.filter(pk=user.pk, safecode_skips__lt=limit).update(
+        safecode_skips=F("safecode_skips") + 1
+    )
+    user.refresh_from_db(fields=["safecode_skips"])
+    if not skipped:
+        _audit(
+            "safecode.skipped", Outcome.FAILURE, user=user, request=request, reason="no_skips_left"
+        )
+        raise SafeCodeSkipsExhausted()
+    left = max(limit - user.safecode_skips, 0)
+    _audit("safecode.skipped", Outcome.INFO, user=user, request=request, skips_left=left)
+    return left
+
+
+# Internals ------------------------------------------------------------------------------------
+
+
+def _salt(row: SafeCode) -> str:
+    """Binds the hash to the account, purpose and channel, so a hash copied to another row
+    cannot be used there."""
+    return f"safecode:{row.user_id}:{row.purpose}:{row.channel_id}"
+
+
+def _lock_account(user) -> None:
+    list(get_user_model().objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+
+
+def _usable_channel(*, user, purpose: Purpose, channel: Channel) -> Channel:
+    wanted = (
+        Channel.Status.PENDING if purpose == Purpose.CHANNEL_VERIFY else Channel.Status.VERIFIED
+    )
+    fresh = Channel.objects.filter(pk=channel.pk, user=user, status=wanted).first()
+    if fresh is None:
+        raise SafeCodeChannelUnusable()
+    return fresh
+
+
+def _retire(channel: Channel, *, now) -> None:
+    channel.status = Channel.Status.RETIRED
+    channel.retired_at = now
+    channel.save(update_fields=["status", "retired_at"])
+    SafeCode.objects.filter(
+        channel=channel, used_at__isnull=True, invalidated_at__isnull=True
+    ).update(invalidated_at=now)
+
+
+def _send_verification_quietly(*, user, channel: Channel, request) -> SafeCode | None:
+    """Send a confirmation code if the limits allow; the page shows the limit otherwise."""
+    try:
+        return safecode_issue(
+            user=user, purpose=Purpose.CHANNEL_VERIFY, channel=channel, request=request
+        )
+    except (SafeCodeThrottled, SafeCodeLockedOut):
+        return None
+
+
+def _deliver_code(*, user, row: SafeCode, code: str) -> None:
+    from delivery.models import Message
+    from delivery.services import email_enqueue, message_enqueue
+
+    minutes = max(int(app_settings.CODE_TTL.total_seconds() // 60), 1)
+    purpose = f"safecode.{row.purpose}"
+    if row.channel_kind == Channel.Kind.PHONE:
+        body = (
+            f"Your {settings.INSTITUTION_SHORT_NAME} SafeCode is {code}. It expires in "
+            f"{minutes} minutes. If you did not ask for it, call {settings.SERVICE_DESK_PHONE}."
+        )
+        message_enqueue(
+            channel=Message.Channel.SMS,
+            recipient=row.destination,
+            body=body,
+            purpose=purpose,
+            secrets=[code],
+            user=user,
+            expires_at=row.expires_at,
+        )
+    else:
+        email_enqueue(
+            recipient=row.destination,
+            template="safecode/email/code",
+            context={
+                "code": code,
+                "minutes": minutes,
+                "purpose": Purpose(row.purpose).label,
+            },
+            purpose=purpose,
+            user=user,
+            secrets=[code],
+            expires_at=row.expires_at,
+        )
+
+
+def _account_email(user) -> str:
+    if user.email:
+        return user.email
+    person = getattr(user, "person", None) if user.person_id else None
+    return person.email if person is not None else ""
+
+
+def _notify_change(*, user, action: str, old: Channel | None, new: Channel | None, now) -> None:
+    """Tell the replaced or removed channel, and the account email, with a way to say
+    "this was not me" (the service desk)."""
+    from delivery.models import Message
+    from delivery.services import email_enqueue, message_enqueue
+
+    kind = (new or old).get_kind_display().lower()
+    context = {
+        "action": action,
+        "kind": kind,
+        "old": old.masked if old else "",
+        "new": new.masked if new else "",
+        "when": date_format(timezone.localtime(now), "DATETIME_FORMAT"),
+        "username": user.get_username(),
+    }
+    recipients: list[tuple[str, str]] = []
+    if old is not None:
+        recipients.append((old.kind, old.address))
+    account_email = _account_email(user)
+    if account_email and not any(account_email.lower() == a.lower() for _, a in recipients):
+        recipients.append((Channel.Kind.EMAIL, account_email))
+    for kind_, address in recipients:
+        if kind_ == Channel.Kind.PHONE:
+            message_enqueue(
+                channel=Message.Channel.SMS,
+                recipient=address,
+                body=(
+                    f"{settings.INSTITUTION_SHORT_NAME}: the SafeCode {kind} on your account was "
+                    f"{'removed' if action == 'removed' else 'changed'}. If this was not you, "
+                    f"call {settings.SERVICE_DESK_PHONE}."
+                ),
+                purpose="safecode.channel_notice",
+                user=user,
+            )
+        else:
+            email_enqueue(
+                recipient=address,
+                template="safecode/email/channel_changed",
+                context=context,
+                purpose="safecode.channel_notice",
+                user=user,
+            )
+
+
+def _audit(
+    event: str, outcome: str, *, user, request, channel: Channel | None = None, **detail
+) -> None:
+    """Audit one SafeCode event; the channel is always masked, and no code is ever passed."""
+    if channel is not None:
+        detail["channel"] = channel.masked
+        detail.setdefault("channel_kind", channel.kind)
+    if "purpose" in detail:
+        detail["purpose"] = str(detail["purpose"])
+    audit_record(event=event, outcome=outcome, subject=user, request=request, **detail)
+
+
+__all__: Sequence[str] = (
+    "CheckResult",
+    "channel_register",
+    "channel_remove",
+    "channel_verify",
+    "safecode_check",
+    "safecode_issue",
+    "safecode_skip",
+    "safecode_verify",
+)
