@@ -1,0 +1,345 @@
+"""Writes of the delivery app: enqueue a message, deliver it at most once, sweep up stragglers."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.template import Context, engines
+from django.utils import timezone
+
+from audit.models import AuditEvent
+from audit.services import audit_record
+from delivery.app_settings import app_settings
+from delivery.backends.base import (
+    Outgoing,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+    backend_for,
+)
+from delivery.masking import MASK, secret_spans
+from delivery.models import Message
+from portal.context_processors import institution as institution_context
+
+logger = logging.getLogger(__name__)
+
+
+def message_enqueue(
+    *,
+    channel: str,
+    recipient: str,
+    body: str,
+    purpose: str,
+    subject: str = "",
+    secrets: Sequence[str] = (),
+    user=None,
+    expires_at: datetime | None = None,
+) -> Message:
+    """Write a message in the caller's transaction and hand it to Celery once that commits.
+
+    Enqueuing on commit means a worker never looks for a row that does not exist yet and a
+    rolled-back request sends nothing. ``secrets`` are the parts of ``body`` that must not be
+    readable once sent (a code, a link token): only their positions are stored, so the body
+    can be masked everywhere staff or logs can see it.
+    """
+    if channel not in Message.Channel.values:
+        raise ValueError(f"Unknown channel {channel!r}.")
+    if not recipient:
+        raise ValueError("A message needs a recipient.")
+    secrets = [secret for secret in secrets if secret]
+    if any(secret in subject for secret in secrets):
+        raise ValueError("A secret must not appear in the subject, which is never masked.")
+    message = Message.objects.create(
+        channel=channel,
+        recipient=recipient,
+        purpose=purpose,
+        subject=subject,
+        body=body,
+        secret_spans=secret_spans(body, secrets),
+        user=user,
+        expires_at=expires_at,
+    )
+    transaction.on_commit(partial(message_dispatch, message_id=message.pk))
+    return message
+
+
+def email_enqueue(
+    *,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    purpose: str,
+    user=None,
+    secrets: Sequence[str] = (),
+    expires_at: datetime | None = None,
+) -> Message:
+    """Render ``<template>_subject.txt`` and ``<template>_body.txt`` and enqueue the email.
+
+    Plain text is rendered without HTML autoescaping, so ``&`` and quotes reach the reader
+    as typed. The institution's names and service-desk contacts are in the context, as on
+    every page.
+    """
+    full_context = {
+        **institution_context(None),
+        "site_url": settings.PORTAL_URL,
+        **context,
+    }
+    subject = _render_text(f"{template}_subject.txt", full_context)
+    subject = " ".join(subject.split())
+    body = _render_text(f"{template}_body.txt", full_context)
+    return message_enqueue(
+        channel=Message.Channel.EMAIL,
+        recipient=recipient,
+        body=body,
+        purpose=purpose,
+        subject=subject,
+        secrets=secrets,
+        user=user,
+        expires_at=expires_at,
+    )
+
+
+def _render_text(name: str, context: dict[str, Any]) -> str:
+    template = engines["django"].engine.get_template(name)
+    return template.render(Context(context, autoescape=False))
+
+
+def message_dispatch(*, message_id: int) -> bool:
+    """Hand a message to the broker; when the broker is down, leave it queued for the sweep.
+
+    This runs after the caller's transaction committed, inside their request: a broker
+    outage must not turn a saved password reset into an error page, nor hold it while kombu
+    reconnects. So the connection is tried once (kombu's default would loop for the whole
+    connect timeout) and the publish is not retried (``retry=False``).
+    """
+    from delivery.tasks import deliver_message
+
+    app = deliver_message.app
+    try:
+        if app.conf.task_always_eager:
+            deliver_message.apply_async(args=(message_id,))
+        else:
+            with app.producer_or_acquire() as producer:
+                producer.connection.ensure_connection(max_retries=0)
+                deliver_message.apply_async(args=(message_id,), producer=producer, retry=False)
+    except Exception as exc:
+        logger.warning(
+            "Broker unavailable (%s); message %s stays queued for the sweep.",
+            type(exc).__name__,
+            message_id,
+        )
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    """What one delivery attempt did. ``retry_in`` (seconds) is set when it should be retried."""
+
+    outcome: str
+    retry_in: float | None = None
+
+    SENT = "sent"
+    FAILED = "failed"
+    RETRY = "retry"
+    SKIPPED = "skipped"
+
+
+def message_deliver(*, message_id: int) -> DeliveryResult:
+    """Send one message to its provider, at most once however often this is called.
+
+    The row is claimed (queued -> sending) under a row lock with a conditional UPDATE, so two
+    workers or a redelivered task cannot both send it. The provider call happens outside any
+    transaction, so a slow provider holds no lock. A row left in ``sending`` by a killed
+    worker is claimable again once its lease has run out.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        message = Message.objects.select_for_update().filter(pk=message_id).first()
+        if message is None or not _claimable(message, now):
+            return DeliveryResult(DeliveryResult.SKIPPED)
+        if message.is_expired(now):
+            _fail(message, reason="expired", error="Expired before it could be sent.")
+            return DeliveryResult(DeliveryResult.FAILED)
+        if message.attempts >= app_settings.MAX_ATTEMPTS:
+            error = message.last_error or "No attempt left."
+            _fail(message, reason="attempts_exhausted", error=error)
+            return DeliveryResult(DeliveryResult.FAILED)
+        claimed = Message.objects.filter(
+            pk=message.pk, status=message.status, attempts=message.attempts
+        ).update(
+            status=Message.Status.SENDING,
+            claimed_at=now,
+            attempts=F("attempts") + 1,
+            updated_at=now,
+        )
+        if not claimed:
+            return DeliveryResult(DeliveryResult.SKIPPED)
+        message.status = Message.Status.SENDING
+        message.claimed_at = now
+        message.attempts += 1
+
+    outgoing = Outgoing(
+        message_id=message.pk,
+        channel=message.channel,
+        recipient=message.recipient,
+        subject=message.subject,
+        body=message.body,
+        purpose=message.purpose,
+    )
+    try:
+        provider_id = backend_for(message.channel).send(outgoing)
+    except TransientDeliveryError as exc:
+        return _after_transient_failure(message, error=_scrub(str(exc), message))
+    except PermanentDeliveryError as exc:
+        _fail(message, reason="permanent", error=_scrub(str(exc), message))
+        return DeliveryResult(DeliveryResult.FAILED)
+    except Exception as exc:
+        error = _scrub(f"{type(exc).__name__}: {exc}", message)
+        logger.error("Delivery backend crashed on message %s: %s", message.pk, error)
+        return _after_transient_failure(message, error=error)
+
+    with transaction.atomic():
+        Message.objects.filter(pk=message.pk).update(
+            status=Message.Status.SENT,
+            provider_id=provider_id[:200],
+            sent_at=timezone.now(),
+            body=message.masked_body,
+            last_error="",
+            updated_at=timezone.now(),
+        )
+    logger.info(
+        "Sent %s message %s (%s) to %s.",
+        message.channel,
+        message.pk,
+        message.purpose,
+        message.masked_recipient,
+    )
+    return DeliveryResult(DeliveryResult.SENT)
+
+
+def _claimable(message: Message, now: datetime) -> bool:
+    if message.status == Message.Status.QUEUED:
+        return True
+    if message.status == Message.Status.SENDING:
+        return message.claimed_at is None or message.claimed_at <= now - app_settings.LEASE
+    return False
+
+
+def _after_transient_failure(message: Message, *, error: str) -> DeliveryResult:
+    if message.attempts >= app_settings.MAX_ATTEMPTS:
+        _fail(message, reason="attempts_exhausted", error=error)
+        return DeliveryResult(DeliveryResult.FAILED)
+    delay = _backoff(message.attempts)
+    now = timezone.now()
+    requeued = Message.objects.filter(
+        pk=message.pk, status=Message.Status.SENDING, attempts=message.attempts
+    ).update(
+        status=Message.Status.QUEUED,
+        last_error=error[:500],
+        next_attempt_at=now + timedelta(seconds=delay),
+        updated_at=now,
+    )
+    if not requeued:
+        return DeliveryResult(DeliveryResult.SKIPPED)
+    logger.warning(
+        "Message %s (%s) failed attempt %s, retrying in %.0f s: %s",
+        message.pk,
+        message.purpose,
+        message.attempts,
+        delay,
+        error,
+    )
+    return DeliveryResult(DeliveryResult.RETRY, retry_in=delay)
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with jitter, so a provider outage is not met by a synchronised
+    wave of retries when it ends."""
+    ceiling = min(app_settings.BACKOFF_CAP, app_settings.BACKOFF_BASE * 2 ** (attempt - 1))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def _fail(message: Message, *, reason: str, error: str) -> None:
+    """Give a message up for good, mask its secrets and tell the audit trail.
+
+    The audit detail names the channel, purpose and a masked recipient, never the body.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        failed = (
+            Message.objects.filter(pk=message.pk)
+            .exclude(status=Message.Status.SENT)
+            .update(
+                status=Message.Status.FAILED,
+                last_error=error[:500],
+                body=message.masked_body,
+                updated_at=now,
+            )
+        )
+        if not failed:
+            return
+        audit_record(
+            event="delivery.failed",
+            outcome=AuditEvent.Outcome.FAILURE,
+            subject=message.user,
+            message_id=message.pk,
+            channel=message.channel,
+            purpose=message.purpose,
+            recipient=message.masked_recipient,
+            reason=reason,
+        )
+    logger.warning(
+        "Gave up on %s message %s (%s) to %s: %s",
+        message.channel,
+        message.pk,
+        message.purpose,
+        message.masked_recipient,
+        error,
+    )
+
+
+def _scrub(text: str, message: Message) -> str:
+    """Provider errors are stored and logged; make sure none of them echoes a secret."""
+    for start, end in message.secret_spans:
+        secret = message.body[start:end]
+        if secret:
+            text = text.replace(secret, MASK * len(secret))
+    return text
+
+
+def message_sweep() -> int:
+    """Hand the broker again what it lost: queued messages left waiting past the sweep age
+    (the broker was down at enqueue time, or a retry was dropped) and messages whose sending
+    worker died (lease expired). Returns how many were re-enqueued.
+
+    Each row is revived with a conditional UPDATE, so two overlapping sweeps do not both
+    enqueue it; a duplicate task would be harmless anyway, since delivery claims the row.
+    """
+    now = timezone.now()
+    waiting = Q(status=Message.Status.QUEUED, next_attempt_at__lte=now - app_settings.SWEEP_AGE)
+    abandoned = Q(status=Message.Status.SENDING, claimed_at__lte=now - app_settings.LEASE)
+    stale = waiting | abandoned
+    ids = list(
+        Message.objects.filter(stale)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[: app_settings.SWEEP_BATCH]
+    )
+    dispatched = 0
+    for message_id in ids:
+        revived = Message.objects.filter(stale, pk=message_id).update(
+            status=Message.Status.QUEUED, next_attempt_at=now, updated_at=now
+        )
+        if revived and message_dispatch(message_id=message_id):
+            dispatched += 1
+    if ids:
+        logger.info("Sweep re-enqueued %s of %s waiting messages.", dispatched, len(ids))
+    return dispatched
