@@ -1,3 +1,7 @@
 from django.urls import path
 
-urlpatterns = []
+from delivery import dev_views
+
+urlpatterns = [
+    path("outbox/", dev_views.outbox, name="dev_outbox"),
+]
