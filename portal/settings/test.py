@@ -22,3 +22,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F
     }
 # Tests answer the CAPTCHA through the real form; the fixed-word shortcut is DEBUG-only.
 CAPTCHA_TEST_MODE = False
+# Serve static files from the finders, as in development; no collectstatic before tests.
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

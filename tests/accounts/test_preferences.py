@@ -5,19 +5,33 @@ from http import HTTPStatus
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Address, DirectoryChangeRequest
 from accounts.services.profile import directory_changes_confirm
+from safecode.models import Channel
 from tests.factories import UserFactory
 
-pytestmark = pytest.mark.django_db
+pytestmark = pytest.mark.django_db(transaction=True)
 
 ADDRESS = reverse("accounts:address")
 
 
+def with_safecode(user):
+    """Give the account a verified SafeCode channel, so that no prompt stands in the way."""
+    Channel.objects.create(
+        user=user,
+        kind="email",
+        address=f"{user.username}@example.org",
+        status="verified",
+        verified_at=timezone.now(),
+    )
+    return user
+
+
 @pytest.fixture
 def user(client):
-    user = UserFactory()
+    user = with_safecode(UserFactory())
     client.force_login(user)
     return user
 
@@ -83,7 +97,7 @@ def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, 
 def test_email_link_of_another_account_does_nothing(client, user, outbox):
     client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
     token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
-    other = UserFactory()
+    other = with_safecode(UserFactory())
     client.force_login(other)
     assert (
         client.get(reverse("accounts:email_confirm", args=[token])).status_code

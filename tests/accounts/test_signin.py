@@ -10,6 +10,7 @@ from accounts.models import SignInFailure, User
 from accounts.services.passwords import password_set
 from audit.models import AuditEvent
 from tests.factories import DEFAULT_PASSWORD, PersonFactory, UserFactory
+from tests.helpers import page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +51,7 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client):
     wrong = post_login(client, user.username, "not the password at all")
     unknown = post_login(client, "nobody.here", "not the password at all")
     assert wrong.status_code == unknown.status_code == HTTPStatus.OK
-    assert wrong.content.replace(user.username.encode(), b"X") == unknown.content.replace(
-        b"nobody.here", b"X"
-    )
+    assert page_text(wrong, user.username) == page_text(unknown, "nobody.here")
     assert b"username or password is not right" in wrong.content
 
 
@@ -150,6 +149,7 @@ def test_success_resets_counter(client):
     assert user.failed_login_count == 0
 
 
+@pytest.mark.django_db(transaction=True)
 def test_previous_password_does_not_count_and_warns_by_email(client, outbox):
     user = UserFactory()
     password_set(user=user, raw_password="the second passphrase")
@@ -176,7 +176,9 @@ def test_ip_throttle_answers_429_and_never_locks_an_account(client, settings):
     assert response.status_code == HTTPStatus.TOO_MANY_REQUESTS
     victim.refresh_from_db()
     assert victim.failed_login_count == 0 and not victim.is_locked
-    other_ip = post_login(client, victim.username, DEFAULT_PASSWORD, REMOTE_ADDR="10.9.9.9")
+    other_ip = client.post(
+        LOGIN, {"username": victim.username, "password": DEFAULT_PASSWORD}, REMOTE_ADDR="10.9.9.9"
+    )
     assert other_ip.status_code == HTTPStatus.FOUND
 
 
