@@ -27,9 +27,10 @@ REPO = Path(__file__).resolve().parents[2]
 APP_SERVICES = ("web", "worker", "beat")
 PRODUCTION_SETTINGS = "portal.settings.production"
 
-# Read by the settings but meaningless in a production .env: production forces DEBUG off, and
-# TEST_DATABASE_NAME only names the database the test suite creates.
-NOT_FOR_PRODUCTION = {"DEBUG", "TEST_DATABASE_NAME"}
+# Read by the settings but meaningless in a production .env: production forces DEBUG off,
+# CAPTCHA_TEST_MODE is refused without DEBUG, and TEST_DATABASE_NAME only names the database the
+# test suite creates.
+NOT_FOR_PRODUCTION = {"DEBUG", "CAPTCHA_TEST_MODE", "TEST_DATABASE_NAME"}
 
 ENV_CALL = re.compile(r"\benv(?:\.\w+)?\(\s*[\"']([A-Z][A-Z0-9_]*)[\"']")
 ENV_LINE = re.compile(r"^#?\s*([A-Z][A-Z0-9_]*)=(.*)$")
