@@ -40,7 +40,7 @@ class ChannelForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     carrier = forms.ChoiceField(
-        label="Mobile carrier (optional)",
+        label="Mobile carrier",
         required=False,
         choices=[("", "Not sure, or prefer not to say"), *Channel.Carrier.choices],
     )

@@ -14,7 +14,7 @@ from safecode.models import Channel, SafeCode, WrongEntry
 
 def channel_list_verified(user) -> QuerySet[Channel]:
     """The account's verified channels (at most one phone and one email), phone first."""
-    return Channel.objects.filter(user=user, status=Channel.Status.VERIFIED).order_by("kind")
+    return Channel.objects.filter(user=user, status=Channel.Status.VERIFIED).order_by("-kind")
 
 
 def channel_list_pending(user) -> QuerySet[Channel]:
