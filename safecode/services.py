@@ -44,8 +44,6 @@ Channel registration (the /safecode/ pages): ``channel_register``, ``channel_ver
 from __future__ import annotations
 
 import enum
-import logging
-from collections.abc import Sequence
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -83,8 +81,6 @@ from safecode.selectors import (
     safecode_open_code,
     safecode_send_throttle,
 )
-
-logger = logging.getLogger(__name__)
 
 Outcome = AuditEvent.Outcome
 
@@ -392,7 +388,9 @@ def channel_register(
     return waiting
 
 
-def channel_verify(*, user, channel: Channel, code: str, request: HttpRequest | None = None):
+def channel_verify(
+    *, user, channel: Channel, code: str, request: HttpRequest | None = None
+) -> CheckResult:
     """Confirm a waiting channel with the code sent to it; returns a ``CheckResult``.
 
     On success the channel counts from now on, the one of the same kind it replaces is
@@ -653,7 +651,7 @@ def _audit(
     audit_record(event=event, outcome=outcome, subject=user, request=request, **detail)
 
 
-__all__: Sequence[str] = (
+__all__ = [
     "CheckResult",
     "channel_register",
     "channel_remove",
@@ -662,4 +660,4 @@ __all__: Sequence[str] = (
     "safecode_issue",
     "safecode_skip",
     "safecode_verify",
-)
+]
