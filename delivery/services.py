@@ -54,6 +54,8 @@ def message_enqueue(
         raise ValueError(f"Unknown channel {channel!r}.")
     if not recipient:
         raise ValueError("A message needs a recipient.")
+    if isinstance(secrets, str):
+        raise TypeError("secrets is a sequence of strings; wrap a single secret in a list.")
     secrets = [secret for secret in secrets if secret]
     if any(secret in subject for secret in secrets):
         raise ValueError("A secret must not appear in the subject, which is never masked.")

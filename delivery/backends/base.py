@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from django.utils.module_loading import import_string
@@ -28,7 +28,7 @@ class Outgoing:
     channel: str
     recipient: str
     subject: str
-    body: str
+    body: str = field(repr=False)
     purpose: str
 
 

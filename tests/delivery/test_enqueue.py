@@ -88,6 +88,13 @@ def test_a_secret_in_the_subject_is_refused(django_capture_on_commit_callbacks):
 
 
 @pytest.mark.django_db
+def test_a_single_secret_string_is_refused():
+    with pytest.raises(TypeError):
+        _enqueue_code(secrets=CODE)
+    assert not Message.objects.exists()
+
+
+@pytest.mark.django_db
 def test_an_unknown_channel_is_refused():
     with pytest.raises(ValueError):
         _enqueue_code(channel="fax")
