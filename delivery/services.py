@@ -127,7 +127,7 @@ def message_dispatch(*, message_id: int) -> bool:
     app = deliver_message.app
     try:
         if app.conf.task_always_eager:
-            deliver_message.apply_async(args=(message_id,))
+            deliver_message.apply(args=(message_id,))
         else:
             with app.producer_or_acquire() as producer:
                 producer.connection.ensure_connection(max_retries=0)
@@ -205,6 +205,7 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
         _fail(message, reason="permanent", error=_scrub(str(exc), message))
         return DeliveryResult(DeliveryResult.FAILED)
     except Exception as exc:
+        # Logged without a traceback: chained exceptions could quote the body unscrubbed.
         error = _scrub(f"{type(exc).__name__}: {exc}", message)
         logger.error("Delivery backend crashed on message %s: %s", message.pk, error)
         return _after_transient_failure(message, error=error)
