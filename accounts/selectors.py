@@ -6,7 +6,7 @@ import unicodedata
 from functools import lru_cache
 
 from django.db import connections, router
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from accounts.models import Person
 from accounts.normalize import name_key
@@ -19,6 +19,16 @@ QUERY_MAX_LENGTH = 100
 # Mary "Ann Smith"); names with more words than this still match on their first name.
 _NAME_SPLITS = 4
 _TOP = "\U0010ffff"  # the highest code point: every string starting with p is < p + _TOP
+# Alphabetical by the normalised keys. NULLS FIRST changes nothing (the keys are never NULL) but
+# keeps PostgreSQL from walking person_name_key in order and filtering row by row until it has a
+# page: when the matches sit late in the alphabet or come from the first name or department,
+# that plan reads most of the table (1.4 s for "Fis" among 100,000 people). Collecting the
+# matches through the indexes and sorting them costs what the page's COUNT costs anyway.
+_ORDER = (
+    F("last_name_key").asc(nulls_first=True),
+    F("first_name_key").asc(nulls_first=True),
+    "pk",
+)
 
 
 def search_key(raw: str) -> str:
@@ -49,7 +59,7 @@ def people_search(*, query: str, department: str = "") -> QuerySet[Person]:
         people = people.filter(_name_or_department(q, prefix))
     if dept:
         people = people.filter(prefix("department_key", dept))
-    return people.only(*WHITEPAGES_FIELDS).order_by("last_name_key", "first_name_key", "pk")
+    return people.only(*WHITEPAGES_FIELDS).order_by(*_ORDER)
 
 
 def _name_or_department(q: str, prefix) -> Q:
