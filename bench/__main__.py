@@ -1,0 +1,49 @@
+"""python -m bench [import_people] [whitepages] [--rows N] [--repeat N] [--queries N]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+BENCHES = ("import_people", "whitepages")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", help=f"benchmarks to run: {', '.join(BENCHES)}")
+    parser.add_argument("--rows", type=int, default=100_000, help="people in the directory")
+    parser.add_argument("--repeat", type=int, default=3, help="import runs (median is shown)")
+    parser.add_argument("--queries", type=int, default=300, help="whitepages searches timed")
+    args = parser.parse_args(argv)
+    names = args.names or list(BENCHES)
+    unknown = sorted(set(names) - set(BENCHES))
+    if unknown:
+        parser.error(f"unknown benchmark: {', '.join(unknown)} (choose from {', '.join(BENCHES)})")
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings.test")
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    from bench import import_people, whitepages
+    from bench._harness import scratch_database
+
+    if connection.vendor != "postgresql":
+        print(
+            "NOTE: running on SQLite, not PostgreSQL. The figures say little about production;\n"
+            "      run with DATABASE_URL=postgres://... (see bench/README.md).",
+            file=sys.stderr,
+        )
+    with scratch_database() as vendor:
+        print(f"database: {vendor}, scratch database {connection.settings_dict['NAME']}")
+        if "import_people" in names:
+            import_people.run(rows=args.rows, repeat=args.repeat)
+        if "whitepages" in names:
+            whitepages.run(people=args.rows, queries=args.queries)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
