@@ -10,6 +10,9 @@ PASSWORD_HASHERS = [
     "portal.hashers.PortalArgon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# Tasks run in-process even when REDIS_URL is set; the integration tests start a real worker
+# and point Celery at Redis themselves.
+CELERY_TASK_ALWAYS_EAGER = True
 DELIVERY_SMS_BACKEND = "delivery.backends.locmem.LocmemBackend"
 DELIVERY_EMAIL_BACKEND = "delivery.backends.locmem.LocmemBackend"
 STORAGES["staticfiles"] = {  # noqa: F405
