@@ -69,5 +69,53 @@ class AccountsSettings:
         """How long a multi-step flow's state stays in the session."""
         return timedelta(minutes=_get("FLOW_TIMEOUT_MINUTES", 30))
 
+    # Passwords: expiry, reminders and the flows that change them ---------------------------
+
+    @property
+    def PASSWORD_EXPIRY(self) -> timedelta | None:
+        """How long a password lasts; None when ``ACCOUNTS_PASSWORD_EXPIRY_DAYS`` is 0.
+
+        NIST SP 800-63B discourages periodic expiry; the institution requires it, so it is a
+        setting that can be turned off.
+        """
+        days = _get("PASSWORD_EXPIRY_DAYS", 365)
+        return timedelta(days=days) if days and days > 0 else None
+
+    @property
+    def PASSWORD_EXPIRY_WARNING(self) -> timedelta:
+        """Sign-in warns that the password is due to expire this long before it does."""
+        return timedelta(days=_get("PASSWORD_EXPIRY_WARNING_DAYS", 14))
+
+    @property
+    def PASSWORD_EXPIRY_REMINDER_DAYS(self) -> tuple[int, ...]:
+        """Days before expiry on which a reminder is emailed, once each."""
+        return tuple(sorted(_get("PASSWORD_EXPIRY_REMINDER_DAYS", (14, 7, 1)), reverse=True))
+
+    @property
+    def PENDING_SIGNIN_TIMEOUT(self) -> timedelta:
+        """How long someone whose password expired has to replace it after giving it."""
+        return timedelta(minutes=_get("PENDING_SIGNIN_TIMEOUT_MINUTES", 15))
+
+    @property
+    def RECOVERY_CODE_ATTEMPTS(self) -> int:
+        """Wrong codes one unlock or reset flow accepts before it starts again (with a new
+        CAPTCHA). Counted in the flow, so the answer is the same for any account."""
+        return _get("RECOVERY_CODE_ATTEMPTS", 5)
+
+    @property
+    def RECOVERY_SENDS_PER_FLOW(self) -> int:
+        """Codes one unlock or reset flow may ask for before it starts again."""
+        return _get("RECOVERY_SENDS_PER_FLOW", 3)
+
+    @property
+    def RECOVERY_RESEND_INTERVAL(self) -> timedelta:
+        """Time between two codes asked for in one unlock or reset flow."""
+        return timedelta(seconds=_get("RECOVERY_RESEND_INTERVAL_SECONDS", 60))
+
+    @property
+    def CURRENT_PASSWORD_ATTEMPTS(self) -> int:
+        """Wrong current passwords one change flow accepts before it starts again."""
+        return _get("CURRENT_PASSWORD_ATTEMPTS", 3)
+
 
 app_settings = AccountsSettings()

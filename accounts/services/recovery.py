@@ -1,0 +1,178 @@
+"""Forgotten (or expired) password at /password/forgot/.
+
+Username, Harvard ID or email, then the last name and the Harvard ID or date of birth, then a
+CAPTCHA, then a SafeCode, then a new password. The identity details are look-up keys, not proof
+(SECURITY.md, Recovery): only a code sent to a SafeCode channel the account already holds proves
+anything. Until it is proven, the pages answer the same way whether the account exists, the
+details match, it has SafeCode or not (the design of ``accounts.services.unlock``, whose module
+docstring gives it in full): nothing is looked up before the code is asked for, the channel
+choice is generic, and the only difference in work is one enqueued message, after the commit.
+
+A reset sets the password, unlocks the account, ends every session, and is notified to the
+account email and every SafeCode channel. It never signs the person in by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
+
+from accounts.backends import find_user_by_login
+from accounts.models import User
+from accounts.normalize import name_key
+from accounts.services.password_change import password_apply
+from accounts.services.unlock import account_unlock
+from audit.models import AuditEvent
+from audit.services import audit_record
+from safecode.errors import SafeCodeError
+from safecode.models import Channel, Purpose
+from safecode.selectors import channel_list_verified
+from safecode.services import safecode_issue, safecode_verify
+
+
+@dataclass(frozen=True)
+class RecoveryDetails:
+    """What the person typed: an account name and the details that must match the directory."""
+
+    login: str
+    last_name: str
+    huid: str = ""
+    date_of_birth: date | None = None
+
+    def as_session(self) -> dict:
+        return {
+            "login": self.login,
+            "last_name": self.last_name,
+            "huid": self.huid,
+            "date_of_birth": self.date_of_birth.isoformat() if self.date_of_birth else "",
+        }
+
+    @classmethod
+    def from_session(cls, data: dict | None) -> RecoveryDetails:
+        data = data or {}
+        born = data.get("date_of_birth") or ""
+        return cls(
+            login=data.get("login", ""),
+            last_name=data.get("last_name", ""),
+            huid=data.get("huid", ""),
+            date_of_birth=date.fromisoformat(born) if born else None,
+        )
+
+
+def _find_account(login: str) -> User | None:
+    """By username or Harvard ID; or by email (the account's or the directory's), when it
+    names exactly one account."""
+    login = (login or "").strip()
+    if "@" not in login:
+        return find_user_by_login(login)
+    matches = list(
+        User.objects.select_related("person")
+        .filter(Q(email__iexact=login) | Q(person__email__iexact=login))
+        .distinct()[:2]
+    )
+    return matches[0] if len(matches) == 1 else None
+
+
+def _details_match(user: User, details: RecoveryDetails) -> bool:
+    person = user.person if user.person_id else None
+    if person is None:
+        return False
+    name_ok = constant_time_compare(name_key(details.last_name), person.last_name_key)
+    if details.huid:
+        return name_ok and constant_time_compare(details.huid, person.huid)
+    if details.date_of_birth is not None and person.date_of_birth is not None:
+        return name_ok and details.date_of_birth == person.date_of_birth
+    return False
+
+
+def recovery_candidate(details: RecoveryDetails) -> tuple[User | None, str]:
+    """The account a reset code may go to, or None with the reason (for the audit).
+
+    Only accounts in the directory can match (the details are the directory's); an account
+    that could not sign in after a reset (deactivated, refused, pending) is left to the service
+    desk.
+    """
+    user = _find_account(details.login)
+    if user is None:
+        return None, "unknown"
+    if not _details_match(user, details):
+        return None, "details_mismatch"
+    if not user.may_sign_in:
+        return None, "inactive"
+    return user, ""
+
+
+def recovery_needs_second_factor(user: User) -> bool:
+    """Whether a reset must also ask for a second factor or a service-desk bypass code
+    (SECURITY.md, Recovery). The twofactor app enrols no devices yet, so no account needs it;
+    when it does, answer from its devices and add the stage before the new password."""
+    return False
+
+
+def recovery_send_code(
+    *, details: RecoveryDetails, kind: str, request: HttpRequest | None = None
+) -> None:
+    """Send a reset code to the account's SafeCode ``kind`` when the details match.
+
+    Answers nothing, whatever happened; the audit says why.
+    """
+    user, reason = recovery_candidate(details)
+    channel = None
+    if user is not None and kind in Channel.Kind.values:
+        channel = channel_list_verified(user).filter(kind=kind).first()
+        reason = "" if channel is not None else "no_channel"
+    if channel is None:
+        audit_record(
+            event="password_reset.code_not_sent",
+            outcome=AuditEvent.Outcome.FAILURE,
+            subject=user,
+            request=request,
+            reason=reason or "no_channel",
+            channel_kind=kind,
+        )
+        return
+    try:
+        safecode_issue(user=user, purpose=Purpose.PASSWORD_RESET, channel=channel, request=request)
+    except SafeCodeError:
+        return  # SafeCode audited the refusal; the page answers the same.
+
+
+def recovery_verify_code(
+    *, details: RecoveryDetails, code: str, request: HttpRequest | None = None
+) -> User | None:
+    """The account whose newest reset code this is, or None for every failure alike."""
+    user, reason = recovery_candidate(details)
+    if user is None:
+        audit_record(
+            event="password_reset.failed",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            reason=reason,
+        )
+        return None
+    try:
+        proven = safecode_verify(
+            user=user, purpose=Purpose.PASSWORD_RESET, code=code, request=request
+        )
+    except SafeCodeError:
+        proven = False
+    if proven:
+        audit_record(event="password_reset.verified", subject=user, request=request)
+    return user if proven else None
+
+
+def password_reset(*, user: User, new_password: str, request: HttpRequest | None = None) -> None:
+    """Set the new password of an account whose reset code was proven; unlock it too.
+
+    One notice tells both. The person is not signed in: they sign in with the new password.
+    """
+    with transaction.atomic():
+        unlocked = account_unlock(user=user, how="password_reset", request=request, notify=False)
+        password_apply(
+            user=user, new_password=new_password, how="reset", request=request, unlocked=unlocked
+        )

@@ -1,0 +1,153 @@
+"""Unlocking an account: by the person with a SafeCode (/unlock/), or by a password reset.
+
+How the unlock pages avoid telling who exists (SECURITY.md, Enumeration)
+------------------------------------------------------------------------
+Until a code is proven, nothing the pages say depends on the account:
+
+1. Username and CAPTCHA. Nothing is looked up; the flow keeps what was typed.
+2. "Where should we send the code?" always offers a text message and an email, with no masked
+   number or address (those would reveal that the account exists and what it holds). The
+   service-desk explanation for departmental accounts and accounts without SafeCode is always
+   on the page.
+3. After "Send New Code" the answer is always "If this account is locked and has a SafeCode
+   <kind>, we sent a code to it". ``unlock_send_code`` sends only when the account exists, is
+   personal (or affiliate), active, locked and has a verified channel of that kind; otherwise
+   it audits why and returns the same nothing. The work differs by at most one enqueued
+   message, which leaves after the request's transaction commits, through Celery, and is not
+   observable in the response. SafeCode's own refusals (a minute between codes, five codes an
+   hour, a lockout after wrong codes) are swallowed for the same reason; the flow applies its
+   own limits, counted in the session, which behave the same for every username.
+4. A wrong, expired or missing code, and a SafeCode lockout, all get one message. The flow
+   allows ``RECOVERY_CODE_ATTEMPTS`` wrong codes, then starts again with a new CAPTCHA.
+
+Only a proven code reveals the account: it is then unlocked and the page says so.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from accounts.app_settings import app_settings
+from accounts.backends import find_user_by_login
+from accounts.models import User
+from accounts.services.password_change import notify_account_and_channels
+from audit.models import AuditEvent
+from audit.services import audit_record
+from safecode.errors import SafeCodeError
+from safecode.models import Channel, Purpose
+from safecode.selectors import channel_list_verified
+from safecode.services import safecode_issue, safecode_verify
+
+
+def lock_in_force(user: User) -> bool:
+    """Whether the account is locked now (an automatic unlock that is due counts as done)."""
+    if user.locked_at is None:
+        return False
+    window = app_settings.LOCKOUT_AUTO_UNLOCK
+    return window is None or user.locked_at + window > timezone.now()
+
+
+def self_unlock_allowed(user: User) -> bool:
+    """Departmental accounts, and accounts that could not sign in once unlocked, go to the
+    service desk."""
+    return user.kind != User.Kind.DEPARTMENTAL and user.may_sign_in
+
+
+def account_unlock(
+    *, user: User, how: str, request: HttpRequest | None = None, notify: bool = True
+) -> bool:
+    """Clear the lock and the failure count. Returns whether the account was locked.
+
+    A lock that is cleared is audited (``account.unlocked``) and, with ``notify``, told to the
+    account email and every SafeCode channel. The conditional UPDATE makes two concurrent
+    unlocks audit and notify once.
+    """
+    with transaction.atomic():
+        was_locked = User.objects.filter(pk=user.pk, locked_at__isnull=False).update(
+            locked_at=None, failed_login_count=0
+        )
+        if not was_locked:
+            User.objects.filter(pk=user.pk).update(failed_login_count=0)
+        user.locked_at = None
+        user.failed_login_count = 0
+        if was_locked:
+            audit_record(
+                event="account.unlocked",
+                outcome=AuditEvent.Outcome.SUCCESS,
+                subject=user,
+                request=request,
+                how=how,
+            )
+            if notify:
+                notify_account_and_channels(
+                    user=user,
+                    template="accounts/email/account_unlocked",
+                    purpose="account_unlocked",
+                    sms=f"your account {user.username} was unlocked.",
+                    context={"how": how},
+                )
+    return bool(was_locked)
+
+
+def _candidate(login: str) -> tuple[User | None, str]:
+    """The account an unlock code may go to, or None with the reason (for the audit)."""
+    user = find_user_by_login(login or "")
+    if user is None:
+        return None, "unknown"
+    if not lock_in_force(user):
+        return None, "not_locked"
+    if not self_unlock_allowed(user):
+        return None, "service_desk_only"
+    return user, ""
+
+
+def unlock_send_code(*, login: str, kind: str, request: HttpRequest | None = None) -> None:
+    """Send an unlock code to the account's SafeCode ``kind`` when it may have one.
+
+    Answers nothing, whatever happened (see the module docstring); the audit says why.
+    """
+    user, reason = _candidate(login)
+    channel = None
+    if user is not None and kind in Channel.Kind.values:
+        channel = channel_list_verified(user).filter(kind=kind).first()
+        reason = "" if channel is not None else "no_channel"
+    if channel is None:
+        audit_record(
+            event="unlock.code_not_sent",
+            outcome=AuditEvent.Outcome.FAILURE,
+            subject=user,
+            request=request,
+            reason=reason or "no_channel",
+            channel_kind=kind,
+        )
+        return
+    try:
+        safecode_issue(user=user, purpose=Purpose.UNLOCK, channel=channel, request=request)
+    except SafeCodeError:
+        return  # SafeCode audited the refusal; the page answers the same.
+
+
+def unlock_with_code(*, login: str, code: str, request: HttpRequest | None = None) -> User | None:
+    """Unlock the account named by ``login`` if ``code`` is its newest unlock code.
+
+    Returns the unlocked account, or None for every kind of failure alike.
+    """
+    user, reason = _candidate(login)
+    if user is None:
+        audit_record(
+            event="unlock.failed",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            reason=reason,
+        )
+        return None
+    try:
+        proven = safecode_verify(user=user, purpose=Purpose.UNLOCK, code=code, request=request)
+    except SafeCodeError:
+        proven = False
+    if not proven:
+        return None
+    account_unlock(user=user, how="safecode", request=request)
+    return user
