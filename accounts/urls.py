@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts.views import help, login, preferences, register, whitepages
+from accounts.views import help, login, password, preferences, register, unlock, whitepages
 
 app_name = "accounts"
 
@@ -21,4 +21,42 @@ urlpatterns = [
     path("preferences/", preferences.preferences, name="preferences"),
     path("preferences/address/", preferences.address, name="address"),
     path("preferences/email/<str:token>/", preferences.email_confirm, name="email_confirm"),
+    # Unlock, password change, expiry and forgotten password.
+    path("unlock/", unlock.unlock, name="unlock"),
+    path("unlock/send/", unlock.unlock_send, name="unlock_send"),
+    path("unlock/code/", unlock.unlock_code, name="unlock_code"),
+    path(
+        "preferences/security/password/",
+        password.password_change_start,
+        name="password_change",
+    ),
+    path(
+        "preferences/security/password/send/",
+        password.password_change_send,
+        name="password_change_send",
+    ),
+    path(
+        "preferences/security/password/code/",
+        password.password_change_code,
+        name="password_change_code",
+    ),
+    path(
+        "preferences/security/password/new/",
+        password.password_change_new,
+        name="password_change_new",
+    ),
+    path(
+        "preferences/security/password/done/",
+        password.password_changed,
+        name="password_changed",
+    ),
+    path("password/expiring/", password.password_expiring, name="password_expiring"),
+    path("password/expired/", password.password_expired_start, name="password_expired"),
+    path("password/expired/send/", password.password_expired_send, name="password_expired_send"),
+    path("password/expired/code/", password.password_expired_code, name="password_expired_code"),
+    path("password/expired/new/", password.password_expired_new, name="password_expired_new"),
+    path("password/forgot/", password.password_forgot, name="password_forgot"),
+    path("password/forgot/send/", password.password_forgot_send, name="password_forgot_send"),
+    path("password/forgot/code/", password.password_forgot_code, name="password_forgot_code"),
+    path("password/forgot/new/", password.password_forgot_new, name="password_forgot_new"),
 ]

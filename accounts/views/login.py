@@ -50,10 +50,19 @@ def login_view(request):
 
 
 def finish_sign_in(request, user, next_url: str = ""):
-    """The password step is done: start the session (rotating its key) and go on."""
+    """The password step is done: start the session (rotating its key) and go on.
+
+    An expired password must be replaced before the session starts; one due to expire soon
+    gets a warning page on the way (accounts.views.password).
+    """
+    from accounts.views.password import expired_password_stage, expiry_warning_target
+
+    pending = expired_password_stage(request, user, next_url)
+    if pending is not None:
+        return pending
     login(request, user, backend="accounts.backends.DirectoryBackend")
     audit_record(event="signin.succeeded", outcome="success", subject=user, request=request)
-    return redirect(next_url or reverse("home"))
+    return redirect(expiry_warning_target(user, next_url) or next_url or reverse("home"))
 
 
 @require_POST
