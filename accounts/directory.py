@@ -11,6 +11,8 @@ Decisions worth knowing:
 - A column missing from the header leaves that field alone; a blank cell in a present column
   clears the field (the feed is the source of truth). A blank ``school`` means HMS for a new
   person and "unchanged" for an existing one, since a person always has a school.
+- Line numbers are the file's physical lines, the header being line 1; a quoted cell spanning
+  lines puts its row at the row's last line.
 - Error reasons never repeat the rejected value: stderr and logs must not collect dates of
   birth or SSNs.
 - A ``full`` import deactivates people missing from the file, never deletes them. A row rejected
@@ -236,11 +238,12 @@ def _records(reader: csv.DictReader) -> Iterator[tuple[int, dict[str, str | None
         except StopIteration:
             return
         except csv.Error:
-            yield reader.line_num, None
+            # DictReader.line_num still names the previous row; its reader has moved on.
+            yield reader.reader.line_num, None
             continue
         except UnicodeDecodeError as exc:
             raise DirectoryImportError(
-                f"The file is not UTF-8 text (the bad bytes come after line {reader.line_num}). "
+                f"The file is not UTF-8 text (bad bytes after line {reader.reader.line_num}). "
                 "Rows before them were imported; nobody was deactivated."
             ) from exc
         yield reader.line_num, row

@@ -364,3 +364,37 @@ def test_one_hundred_thousand_rows_through_the_command(tmp_path):
     assert Person.objects.count() == 100_000
     last = Person.objects.get(huid="20099999")
     assert (last.first_name_key, last.department_key) == ("first99999", "dept 49")
+
+
+def test_a_line_the_csv_reader_refuses_is_rejected_and_the_rest_imported(tmp_path):
+    huge = f'80000009,A,"{"x" * 200_000}",,,staff,HMS,,,,,'
+
+    out, err = run(write_csv(tmp_path, JOSE, huge, ANA))
+
+    assert out == ["created 2, updated 0, unchanged 0, rejected 1"]
+    assert err == ["line 3: the line is not valid CSV"]
+
+
+def test_control_characters_in_a_cell_reject_the_row_and_line_breaks_are_spaces(tmp_path):
+    bell = "80000004,Bell\x07,Ringer,,,staff,HMS,,,,,"
+    multiline = '80000005,Ann,Lee,,,staff,HMS,,,,,"1 Main St\r\nBoston"'
+
+    out, err = run(write_csv(tmp_path, bell, multiline))
+
+    assert out == ["created 1, updated 0, unchanged 0, rejected 1"]
+    assert err == ["line 2: first_name contains control characters"]
+    assert Person.objects.get(huid="80000005").office_address == "1 Main St Boston"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="advisory locks are PostgreSQL's")
+def test_an_import_does_not_start_while_another_one_runs(tmp_path):
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [directory._LOCK_KEY])
+        with pytest.raises(CommandError, match="Another directory import is running"):
+            run(write_csv(tmp_path, JOSE))
+    finally:
+        other.close()
+    assert not Person.objects.exists()
+    assert run(write_csv(tmp_path, JOSE))[0] == ["created 1, updated 0, unchanged 0, rejected 0"]
