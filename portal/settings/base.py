@@ -216,8 +216,22 @@ _EMAIL_BACKENDS = {
     "locmem": "delivery.backends.locmem.LocmemBackend",
     "smtp": "delivery.backends.smtp.SMTPBackend",
 }
-DELIVERY_SMS_BACKEND = _SMS_BACKENDS[env.str("SMS_BACKEND", default="outbox")]
-DELIVERY_EMAIL_BACKEND = _EMAIL_BACKENDS[env.str("EMAIL_BACKEND", default="outbox")]
+
+
+def _backend(name: str, variable: str, choices: dict[str, str]) -> str:
+    if name not in choices:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"{variable} must be one of {', '.join(choices)}; got {name!r}.")
+    return choices[name]
+
+
+DELIVERY_SMS_BACKEND = _backend(
+    env.str("SMS_BACKEND", default="outbox"), "SMS_BACKEND", _SMS_BACKENDS
+)
+DELIVERY_EMAIL_BACKEND = _backend(
+    env.str("EMAIL_BACKEND", default="outbox"), "EMAIL_BACKEND", _EMAIL_BACKENDS
+)
 
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")

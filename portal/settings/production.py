@@ -11,6 +11,10 @@ SECRET_KEY = env.str("SECRET_KEY")
 if len(SECRET_KEY) < 50:
     raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters long.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
+# No silent fallback to the embedded default: production names its database and its broker.
+DATABASES = {"default": {**DATABASES["default"], **env.db("DATABASE_URL")}}  # noqa: F405
+if not CELERY_BROKER_URL:  # noqa: F405
+    raise ImproperlyConfigured("Set REDIS_URL (or CELERY_BROKER_URL): production needs a broker.")
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_COUNT else None  # noqa: F405

@@ -66,6 +66,7 @@ def production_env(tmp_path) -> dict[str, str]:
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="portal.example.edu",
         DATABASE_URL=f"sqlite:///{tmp_path / 'portal.sqlite3'}",
+        REDIS_URL="redis://127.0.0.1:6379/0",
         SMS_BACKEND="twilio",
         EMAIL_BACKEND="smtp",
     )
@@ -160,6 +161,18 @@ def test_production_refuses_a_short_secret_key(production_env):
 
     assert result.returncode != 0
     assert "SECRET_KEY must be at least 50 characters" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "message"), [("DATABASE_URL", "DATABASE_URL"), ("REDIS_URL", "broker")]
+)
+def test_production_refuses_to_fall_back_to_the_embedded_default(production_env, variable, message):
+    del production_env[variable]
+
+    result = run(["manage.py", "check"], production_env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_production_refuses_to_start_without_allowed_hosts(production_env):
