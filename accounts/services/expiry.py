@@ -96,7 +96,12 @@ def password_expiry_reminders_send(*, now: datetime | None = None) -> int:
 
 def _remind(*, pk: int, now: datetime) -> int:
     with transaction.atomic():
-        user = User.objects.select_for_update().select_related("person").filter(pk=pk).first()
+        user = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("person")
+            .filter(pk=pk)
+            .first()
+        )
         if user is None or not account_email(user):
             return 0
         expires = password_expires_at(user)
