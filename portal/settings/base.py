@@ -159,6 +159,7 @@ CONTENT_SECURITY_POLICY = {
 # audio alternative only where the flite speech synthesiser is installed; without it, the pages
 # offer the service desk's phone instead.
 CAPTCHA_LENGTH = 5
+CAPTCHA_FONT_SIZE = 32  # the library's 22 is hard to read
 CAPTCHA_TIMEOUT = 10  # minutes
 CAPTCHA_FLITE_PATH = "/usr/bin/flite" if Path("/usr/bin/flite").exists() else None
 # Lets browser tests answer any CAPTCHA with the word PASSED. Only allowed with DEBUG on: a system

@@ -323,6 +323,59 @@ def test_hostile_send_and_code_input_never_fails(client, kind, code):
     assert not SafeCode.objects.exists()
 
 
+# Lockout rules that unlock depends on (the counting itself is in test_signin.py) --------------
+
+
+def test_the_two_previous_passwords_are_not_counted_the_third_is(client):
+    from accounts.services.passwords import password_set
+
+    user = UserFactory()
+    for password in ["second passphrase here", "third passphrase here", "current passphrase"]:
+        password_set(user=user, raw_password=password)
+    for previous in ["third passphrase here", "second passphrase here"]:
+        client.post(LOGIN, {"username": user.username, "password": previous})
+        user.refresh_from_db()
+        assert user.failed_login_count == 0, previous
+    client.post(LOGIN, {"username": user.username, "password": DEFAULT_PASSWORD})
+    user.refresh_from_db()
+    assert user.failed_login_count == 1, "three passwords back counts as a wrong one"
+
+
+def test_a_lock_stays_until_unlocked_by_default(client, time_machine):
+    user = UserFactory()
+    time_machine.move_to(timezone.now(), tick=False)
+    lock(user)
+    time_machine.shift(timedelta(days=365))
+    page = client.post(LOGIN, {"username": user.username, "password": DEFAULT_PASSWORD})
+    assert b"This account is locked" in page.content
+
+
+@pytest.mark.parametrize(
+    ("after", "locked"),
+    [(timedelta(minutes=30) - timedelta(seconds=1), True), (timedelta(minutes=30), False)],
+)
+def test_automatic_unlock_when_configured(client, settings, time_machine, after, locked):
+    settings.ACCOUNTS_LOCKOUT_AUTO_UNLOCK_MINUTES = 30
+    user = UserFactory()
+    time_machine.move_to(timezone.now(), tick=False)
+    lock(user)
+    time_machine.shift(after)
+    page = client.post(LOGIN, {"username": user.username, "password": DEFAULT_PASSWORD})
+    assert (b"This account is locked" in page.content) is locked
+    assert ("_auth_user_id" in client.session) is not locked
+
+
+def test_unlock_page_treats_a_lock_past_its_automatic_end_as_over(client, settings, time_machine):
+    settings.ACCOUNTS_LOCKOUT_AUTO_UNLOCK_MINUTES = 30
+    user = UserFactory()
+    add_channel(user)
+    time_machine.move_to(timezone.now(), tick=False)
+    lock(user)
+    time_machine.shift(timedelta(minutes=31))
+    start_and_send(client, user.username)
+    assert not SafeCode.objects.exists()
+
+
 # The CAPTCHA ------------------------------------------------------------------------------
 
 
