@@ -392,9 +392,7 @@ def _write_batch(batch: Sequence[_Row], result: ImportResult) -> None:
         if changes:
             fields = set().union(*(changed for _, changed in changes)) | {"updated_at"}
             Person.objects.bulk_update([person for person, _ in changes], sorted(fields))
-        # Per-person follow-ups of an update belong here, inside the batch's transaction:
-        # ``changes`` pairs each updated person with the names of the fields the feed changed
-        # (e.g. confirming a pending DirectoryChangeRequest whose value the feed now shows).
+        _confirm_requested_changes(changes)
     result.created += len(created)
     result.updated += len(changes)
     result.unchanged += len(batch) - len(created) - len(changes)
@@ -450,3 +448,19 @@ def _import_lock() -> Iterator[None]:
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_LOCK_KEY])
+
+
+def _confirm_requested_changes(changes: list[tuple[Person, set[str]]]) -> None:
+    """A change the person asked HR for stops showing as pending once the feed carries it."""
+    from accounts.models import DirectoryChangeRequest
+    from accounts.services.profile import directory_changes_confirm
+
+    requestable = set(DirectoryChangeRequest.Field.values)
+    touched = {person.pk: person for person, fields in changes if fields & requestable}
+    if not touched:
+        return
+    pending = DirectoryChangeRequest.objects.filter(
+        person_id__in=touched, confirmed_at__isnull=True
+    ).values_list("person_id", flat=True)
+    for person_id in set(pending):
+        directory_changes_confirm(person=touched[person_id])

@@ -62,6 +62,23 @@ class Person(models.Model):
             models.Index(fields=["last_name_key", "first_name_key"], name="person_name_key"),
             models.Index(fields=["first_name_key"], name="person_first_key"),
             models.Index(fields=["department_key"], name="person_department_key"),
+            # Prefix search (LIKE 'abc%') on PostgreSQL under any collation; SQLite ignores
+            # the operator classes.
+            models.Index(
+                fields=["last_name_key"],
+                name="person_last_key_pattern",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["first_name_key"],
+                name="person_first_key_pattern",
+                opclasses=["varchar_pattern_ops"],
+            ),
+            models.Index(
+                fields=["department_key"],
+                name="person_department_key_pattern",
+                opclasses=["varchar_pattern_ops"],
+            ),
         ]
 
     def __str__(self) -> str:

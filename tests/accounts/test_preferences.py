@@ -123,3 +123,23 @@ def test_help_page_is_public_and_names_contacts(client):
     assert b"first eight digits" in page.content
     assert b"617-432-2000" in page.content
     assert b"HarvardKey" in page.content
+
+
+def test_the_hr_feed_confirms_a_requested_change(client, user, tmp_path):
+    from django.core.management import call_command
+
+    client.post(ADDRESS, {"section": "hr", "field": "department", "value": "Systems Biology"})
+    person = user.person
+    header = "huid,first_name,last_name,affiliation,department\n"
+    feed = tmp_path / "feed.csv"
+    feed.write_text(
+        header + f"{person.huid},{person.first_name},{person.last_name},staff,Genetics\n"
+    )
+    call_command("import_people", str(feed))
+    assert b"pending HR update" in client.get(ADDRESS).content
+    feed.write_text(
+        header + f"{person.huid},{person.first_name},{person.last_name},staff,Systems Biology\n"
+    )
+    call_command("import_people", str(feed))
+    assert b"pending HR update" not in client.get(ADDRESS).content
+    assert DirectoryChangeRequest.objects.get().confirmed_at is not None
