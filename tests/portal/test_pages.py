@@ -66,7 +66,6 @@ def test_home_signed_in_is_the_preferences_hub(client, jdoe):
     for path in [
         "/preferences/security/password/",
         "/safecode/",
-        "/twofactor/",
         "/preferences/address/",
         "/whitepages/",
         "/help/",
@@ -260,3 +259,15 @@ def test_error_pages_share_the_layout_and_the_service_desk(rf, template, heading
     assert heading in body
     assert SERVICE_DESK_PHONE in body
     assert 'href="#main"' in body
+
+
+def test_no_link_on_the_home_page_or_the_hub_leads_nowhere(client, jdoe):
+    import re
+
+    signed_out = client.get("/").content.decode()
+    client.force_login(jdoe)
+    signed_in = client.get("/").content.decode()
+    paths = set(re.findall(r'href="(/[^"#?]*)', signed_out + signed_in))
+    assert paths
+    for path in sorted(paths):
+        assert client.get(path).status_code != HTTPStatus.NOT_FOUND, path
