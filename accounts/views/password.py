@@ -459,7 +459,7 @@ def password_expiring(request):
     expires = password_expiry_warning(request.user)
     if expires is None:
         return redirect(next_url or "home")
-    days = max((expires - timezone.now()).days, 0)
+    days = (timezone.localdate(expires) - timezone.localdate()).days
     return render(
         request,
         "accounts/password_expiring.html",
@@ -513,7 +513,7 @@ def password_forgot_send(request):
     flow = _forgot_flow(request)
     if flow.stage not in (STAGE_SEND, STAGE_CODE):
         return redirect("accounts:password_forgot")
-    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind")})
+    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", "phone")})
     if request.method == "POST" and form.is_valid():
         wait = send_wait(flow)
         if wait < 0:
@@ -566,7 +566,8 @@ def password_forgot_new(request):
     user = None
     if flow.stage == STAGE_NEW:
         user = User.objects.select_related("person").filter(pk=flow.get("user_id")).first()
-    if user is None:
+    if user is None or not user.may_sign_in:
+        flow.clear()
         return redirect("accounts:password_forgot")
     form = NewPasswordForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():

@@ -123,7 +123,7 @@ def unlock_send(request):
     flow = _flow(request)
     if flow.stage not in (STAGE_SEND, STAGE_CODE):
         return redirect("accounts:unlock")
-    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind")})
+    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", "phone")})
     if request.method == "POST" and form.is_valid():
         wait = send_wait(flow)
         if wait < 0:

@@ -117,6 +117,7 @@ def test_warning_offers_to_change_now_or_continue(client, user, at):
     assert page.status_code == HTTPStatus.OK
     assert b"Password expiring soon" in page.content
     assert b"Your password is due to expire on January 10, 2027" in page.content
+    assert b"in 3 days" in page.content
     assert f'href="{reverse("accounts:password_change")}"'.encode() in page.content
     assert b'href="/whitepages/">Continue' in page.content
 

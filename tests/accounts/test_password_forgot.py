@@ -229,6 +229,16 @@ def test_new_password_follows_the_policy(client, user, outbox):
     assert user.check_password(DEFAULT_PASSWORD)
 
 
+def test_an_account_deactivated_after_the_code_cannot_be_reset(client, user, outbox):
+    find_and_send(client, details(user))
+    client.post(CODE, {"code": code_sent_to(outbox, PHONE)})
+    User.objects.filter(pk=user.pk).update(status=User.Status.DEACTIVATED)
+    response = client.post(NEW, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    assert response.url == FORGOT
+    user.refresh_from_db()
+    assert user.check_password(DEFAULT_PASSWORD)
+
+
 def test_five_wrong_codes_start_again(client, user, outbox):
     find_and_send(client, details(user))
     code = code_sent_to(outbox, PHONE)
