@@ -26,13 +26,13 @@ from accounts.backends import find_user_by_login
 from accounts.models import User
 from accounts.normalize import name_key
 from accounts.services.password_change import password_apply
+from accounts.services.quiet_codes import send_code_quietly
 from accounts.services.unlock import account_unlock
 from audit.models import AuditEvent
 from audit.services import audit_record
 from safecode.errors import SafeCodeError
-from safecode.models import Channel, Purpose
-from safecode.selectors import channel_list_verified
-from safecode.services import safecode_issue, safecode_verify
+from safecode.models import Purpose
+from safecode.services import safecode_verify
 
 
 @dataclass(frozen=True)
@@ -122,24 +122,14 @@ def recovery_send_code(
     Answers nothing, whatever happened; the audit says why.
     """
     user, reason = recovery_candidate(details)
-    channel = None
-    if user is not None and kind in Channel.Kind.values:
-        channel = channel_list_verified(user).filter(kind=kind).first()
-        reason = "" if channel is not None else "no_channel"
-    if channel is None:
-        audit_record(
-            event="password_reset.code_not_sent",
-            outcome=AuditEvent.Outcome.FAILURE,
-            subject=user,
-            request=request,
-            reason=reason or "no_channel",
-            channel_kind=kind,
-        )
-        return
-    try:
-        safecode_issue(user=user, purpose=Purpose.PASSWORD_RESET, channel=channel, request=request)
-    except SafeCodeError:
-        return  # SafeCode audited the refusal; the page answers the same.
+    send_code_quietly(
+        user=user,
+        reason=reason,
+        kind=kind,
+        purpose=Purpose.PASSWORD_RESET,
+        event="password_reset.code_not_sent",
+        request=request,
+    )
 
 
 def recovery_verify_code(

@@ -33,12 +33,12 @@ from accounts.app_settings import app_settings
 from accounts.backends import find_user_by_login
 from accounts.models import User
 from accounts.services.password_change import notify_account_and_channels
+from accounts.services.quiet_codes import send_code_quietly
 from audit.models import AuditEvent
 from audit.services import audit_record
 from safecode.errors import SafeCodeError
-from safecode.models import Channel, Purpose
-from safecode.selectors import channel_list_verified
-from safecode.services import safecode_issue, safecode_verify
+from safecode.models import Purpose
+from safecode.services import safecode_verify
 
 
 def lock_in_force(user: User) -> bool:
@@ -109,24 +109,14 @@ def unlock_send_code(*, login: str, kind: str, request: HttpRequest | None = Non
     Answers nothing, whatever happened (see the module docstring); the audit says why.
     """
     user, reason = _candidate(login)
-    channel = None
-    if user is not None and kind in Channel.Kind.values:
-        channel = channel_list_verified(user).filter(kind=kind).first()
-        reason = "" if channel is not None else "no_channel"
-    if channel is None:
-        audit_record(
-            event="unlock.code_not_sent",
-            outcome=AuditEvent.Outcome.FAILURE,
-            subject=user,
-            request=request,
-            reason=reason or "no_channel",
-            channel_kind=kind,
-        )
-        return
-    try:
-        safecode_issue(user=user, purpose=Purpose.UNLOCK, channel=channel, request=request)
-    except SafeCodeError:
-        return  # SafeCode audited the refusal; the page answers the same.
+    send_code_quietly(
+        user=user,
+        reason=reason,
+        kind=kind,
+        purpose=Purpose.UNLOCK,
+        event="unlock.code_not_sent",
+        request=request,
+    )
 
 
 def unlock_with_code(*, login: str, code: str, request: HttpRequest | None = None) -> User | None:
