@@ -40,6 +40,31 @@ class AccountsSettings:
         return timedelta(seconds=_get("IP_FAILURE_WINDOW_SECONDS", 5 * 60))
 
     @property
+    def SIGNIN_CAPTCHA_IP_FAILURES(self) -> int:
+        """Recent failed sign-ins from one IP after which sign-in asks for a CAPTCHA."""
+        return _get("SIGNIN_CAPTCHA_IP_FAILURES", 5)
+
+    @property
+    def SIGNIN_CAPTCHA_LOGIN_FAILURES(self) -> int:
+        """Recent failed sign-ins for one typed name (an account or not) after which sign-in
+        asks for a CAPTCHA."""
+        return _get("SIGNIN_CAPTCHA_LOGIN_FAILURES", 3)
+
+    @property
+    def SIGNIN_CAPTCHA_WINDOW(self) -> timedelta:
+        return timedelta(seconds=_get("SIGNIN_CAPTCHA_WINDOW_SECONDS", 15 * 60))
+
+    @property
+    def ALERT_FAILED_SIGNINS_PER_HOUR(self) -> int:
+        """Failed sign-ins across the portal in an hour that raise an alert to the desk."""
+        return _get("ALERT_FAILED_SIGNINS_PER_HOUR", 500)
+
+    @property
+    def ALERT_LOCKOUTS_PER_HOUR(self) -> int:
+        """Accounts locked across the portal in an hour that raise an alert to the desk."""
+        return _get("ALERT_LOCKOUTS_PER_HOUR", 20)
+
+    @property
     def REGISTRATION_HUID_FAILURES(self) -> int:
         return _get("REGISTRATION_HUID_FAILURES", 5)
 

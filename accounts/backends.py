@@ -1,40 +1,29 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
-
-from accounts.normalize import digits, username_key
 
 
 class DirectoryBackend(ModelBackend):
-    """Sign-in by username or by 8-digit Harvard ID.
+    """Sign-in by username or by 8-digit Harvard ID, with every rule of the sign-in service.
 
-    An unknown login still runs the password hasher once, so that it costs what a known one does.
+    ``authenticate()`` goes through ``accounts.services.signin.signin_attempt``: the per-IP
+    throttle, the CAPTCHA after repeated failures (which this door cannot show, so it refuses),
+    lockout counting and the same answer for every refusal. It also refuses an account whose
+    password has expired or must be replaced: that is done through the portal's sign-in page,
+    which asks for the new password before the session starts. So no caller of
+    ``authenticate()`` (the admin, a management command, a later door) can skip a rule.
     """
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
-        user = find_user_by_login(username)
-        if user is None:
-            get_user_model()().set_password(password)
+        from accounts.services.expiry import password_is_expired
+        from accounts.services.signin import SignInOutcome, signin_attempt
+
+        result = signin_attempt(login=username, password=password, request=request)
+        if result.outcome is not SignInOutcome.OK or password_is_expired(result.user):
             return None
-        if user.check_password(password) and self.user_can_authenticate(user):
-            return user
-        return None
+        return result.user
 
     def user_can_authenticate(self, user):
         return user.may_sign_in
-
-
-def find_user_by_login(login: str):
-    """The account named by a username or a Harvard ID, or None."""
-    User = get_user_model()
-    huid = digits(login)
-    qs = User.objects.select_related("person")
-    if len(huid) == 8:
-        return qs.filter(person__huid=huid).first()
-    key = username_key(login)
-    if not key:
-        return None
-    return qs.filter(username=key).first()

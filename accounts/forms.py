@@ -21,6 +21,17 @@ class LoginForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
+    def __init__(self, *args, captcha: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if captcha:
+            from accounts.captcha import PortalCaptchaField
+
+            self.fields["captcha"] = PortalCaptchaField()
+
+    @property
+    def has_captcha(self) -> bool:
+        return "captcha" in self.fields
+
 
 class HarvardIdField(forms.CharField):
     default_error_messages = {"invalid": "A Harvard ID is the 8 digits on your ID badge."}

@@ -154,11 +154,20 @@ class User(AbstractUser):
     locked_at = models.DateTimeField(null=True, blank=True)
     password_changed_at = models.DateTimeField(null=True, blank=True)
     safecode_skips = models.PositiveSmallIntegerField(default=0)
+    must_change_password = models.BooleanField(
+        default=False,
+        help_text="The password was set by an identity administrator and must be replaced at "
+        "the next sign-in.",
+    )
 
     objects = PortalUserManager()
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
+        permissions = [
+            ("set_user_password", "Can set a person's password through the password service"),
+            ("change_user_privileges", "Can change staff status, groups and permissions"),
+        ]
 
     @property
     def is_locked(self) -> bool:
@@ -194,17 +203,44 @@ class PasswordHistory(models.Model):
 
 
 class SignInFailure(models.Model):
-    """A failed sign-in, kept for per-IP throttling (password spraying) and the audit view."""
+    """A failed sign-in, kept for the per-IP throttle, the sign-in CAPTCHA and attack alerts."""
 
     ip = models.GenericIPAddressField()
     user = models.ForeignKey(User, null=True, blank=True, on_delete=models.CASCADE)
-    created_at = models.DateTimeField(auto_now_add=True)
+    # Keyed hash of the typed name (known or not), for the per-name CAPTCHA rule.
+    login_key = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
-        indexes = [models.Index(fields=["ip", "created_at"], name="signin_failure_ip")]
+        indexes = [
+            models.Index(fields=["ip", "created_at"], name="signin_failure_ip"),
+            models.Index(fields=["login_key", "created_at"], name="signin_failure_login"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.ip} @ {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SecurityAlert(models.Model):
+    """One alert raised to the service desk; unique per kind and clock hour."""
+
+    class Kind(models.TextChoices):
+        FAILED_SIGNINS = "failed_signins", "Failed sign-ins"
+        LOCKOUTS = "lockouts", "Account lockouts"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    hour = models.DateTimeField()
+    count = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-hour"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "hour"], name="one_alert_per_kind_and_hour")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} at {self.hour:%Y-%m-%d %H:00}"
 
 
 class RegistrationAttempt(models.Model):

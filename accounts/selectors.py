@@ -8,8 +8,8 @@ from functools import lru_cache
 from django.db import connections, router
 from django.db.models import F, Q, QuerySet
 
-from accounts.models import Person
-from accounts.normalize import name_key
+from accounts.models import Person, User
+from accounts.normalize import digits, name_key, username_key
 
 # What the whitepages may show of a person. Never the Harvard ID, date of birth, SSN or an
 # address the person keeps; the queryset does not even load them.
@@ -114,3 +114,15 @@ def _orders_by_code_point(alias: str, name: str) -> bool:
         )
         (answer,) = cursor.fetchone()
     return bool(answer)
+
+
+def find_user_by_login(login: str) -> User | None:
+    """The account named by a username or an 8-digit Harvard ID, or None."""
+    huid = digits(login or "")
+    accounts = User.objects.select_related("person")
+    if len(huid) == 8:
+        return accounts.filter(person__huid=huid).first()
+    key = username_key(login or "")
+    if not key:
+        return None
+    return accounts.filter(username=key).first()

@@ -41,6 +41,10 @@ def password_expires_at(user: User) -> datetime | None:
 
 
 def password_is_expired(user: User, *, now: datetime | None = None) -> bool:
+    """Whether the password must be replaced before a session starts: it has expired, or an
+    identity administrator set it."""
+    if user.must_change_password:
+        return True
     expires = password_expires_at(user)
     return expires is not None and (now or timezone.now()) >= expires
 

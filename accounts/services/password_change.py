@@ -154,6 +154,8 @@ _HOW_TEXT = {
     "change": "Your password was changed.",
     "reset": "Your password was reset with the forgotten-password page.",
     "expired": "Your expired password was replaced.",
+    "admin": "An identity administrator set a new password for you; choose your own at your "
+    "next sign-in.",
 }
 
 

@@ -41,12 +41,17 @@ def matches_previous_password(*, user: User, password: str, count: int) -> bool:
 
 
 @transaction.atomic
-def password_set(*, user: User, raw_password: str) -> None:
-    """Set a new password, keeping the previous one in the account's history."""
+def password_set(*, user: User, raw_password: str, must_change: bool = False) -> None:
+    """Set a new password, keeping the previous one in the account's history.
+
+    ``must_change`` marks a password someone else chose (an identity administrator): it must
+    be replaced at the next sign-in.
+    """
     if user.password and user.has_usable_password():
         PasswordHistory.objects.create(user=user, password=user.password)
         stale = user.password_history.values_list("pk", flat=True)[HISTORY_KEPT:]
         PasswordHistory.objects.filter(pk__in=list(stale)).delete()
     user.set_password(password_text(raw_password))
     user.password_changed_at = timezone.now()
-    user.save(update_fields=["password", "password_changed_at"])
+    user.must_change_password = must_change
+    user.save(update_fields=["password", "password_changed_at", "must_change_password"])

@@ -22,9 +22,9 @@ from django.db.models import Q
 from django.http import HttpRequest
 from django.utils.crypto import constant_time_compare
 
-from accounts.backends import find_user_by_login
 from accounts.models import User
 from accounts.normalize import name_key
+from accounts.selectors import find_user_by_login
 from accounts.services.password_change import password_apply
 from accounts.services.quiet_codes import send_code_quietly
 from accounts.services.unlock import account_unlock

@@ -30,8 +30,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts.app_settings import app_settings
-from accounts.backends import find_user_by_login
 from accounts.models import User
+from accounts.selectors import find_user_by_login
 from accounts.services.password_change import notify_account_and_channels
 from accounts.services.quiet_codes import send_code_quietly
 from audit.models import AuditEvent

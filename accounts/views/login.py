@@ -12,12 +12,22 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.forms import LoginForm
-from accounts.services.signin import SignInOutcome, signin_attempt
+from accounts.services.signin import (
+    SignInOutcome,
+    request_ip,
+    signin_attempt,
+    signin_captcha_required,
+)
 from audit.services import audit_record
 from portal.http import is_safe_next
 
-WRONG_CREDENTIALS = "The username or password is not right. Check them and try again."
-INACTIVE = "This account cannot be used to sign in. Contact the IT Service Desk for help."
+# One answer for every refusal: a wrong password, an unknown name, and a right password on a
+# locked or inactive account read alike (accounts.services.signin).
+WRONG_CREDENTIALS = (
+    "The username or password is not right, or the account cannot be used to sign in. "
+    "Check them and try again."
+)
+CAPTCHA_NEEDED = "After several failed sign-ins, type the characters in the picture as well."
 
 
 @login_not_required
@@ -28,25 +38,34 @@ def login_view(request):
     next_url = request.POST.get("next") or request.GET.get("next") or ""
     if not is_safe_next(request, next_url):
         next_url = ""
-    form = LoginForm(request.POST or None)
-    status = HTTPStatus.OK
-    if request.method == "POST" and form.is_valid():
+    ip = request_ip(request)
+    if request.method != "POST":
+        form = LoginForm(captcha=signin_captcha_required(ip=ip))
+        return render(request, "accounts/login.html", {"form": form, "next": next_url})
+
+    typed = request.POST.get("username", "")
+    form = LoginForm(request.POST, captcha=signin_captcha_required(ip=ip, login=typed))
+    if form.is_valid():
         result = signin_attempt(
             login=form.cleaned_data["username"],
             password=form.cleaned_data["password"],
             request=request,
+            captcha_passed=form.has_captcha,
         )
         if result.outcome is SignInOutcome.OK:
             return finish_sign_in(request, result.user, next_url)
-        if result.outcome is SignInOutcome.LOCKED:
-            return render(request, "accounts/login_locked.html", {"locked_user": result.user})
         if result.outcome is SignInOutcome.THROTTLED:
             return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
-        message = INACTIVE if result.outcome is SignInOutcome.INACTIVE else WRONG_CREDENTIALS
-        form.add_error(None, message)
+        # Shown with the name as typed and, when one is needed now, a CAPTCHA to answer.
+        form = LoginForm({"username": typed}, captcha=signin_captcha_required(ip=ip, login=typed))
+        form.is_valid()
+        form.errors.clear()
+        needed = result.outcome is SignInOutcome.CAPTCHA_REQUIRED
+        form.add_error(None, CAPTCHA_NEEDED if needed else WRONG_CREDENTIALS)
+    else:
         form.data = form.data.copy()
         form.data["password"] = ""
-    return render(request, "accounts/login.html", {"form": form, "next": next_url}, status=status)
+    return render(request, "accounts/login.html", {"form": form, "next": next_url})
 
 
 def finish_sign_in(request, user, next_url: str = ""):

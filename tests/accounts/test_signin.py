@@ -9,16 +9,13 @@ from django.urls import reverse
 from accounts.models import SignInFailure, User
 from accounts.services.passwords import password_set
 from audit.models import AuditEvent
+from delivery.models import Message
 from tests.factories import DEFAULT_PASSWORD, PersonFactory, UserFactory
-from tests.helpers import page_text
+from tests.helpers import page_text, post_login
 
 pytestmark = pytest.mark.django_db
 
 LOGIN = reverse("accounts:login")
-
-
-def post_login(client, username, password, **extra):
-    return client.post(LOGIN, {"username": username, "password": password, **extra})
 
 
 def test_sign_in_with_username_rotates_session_and_lands_home(client):
@@ -105,23 +102,38 @@ def test_logout_is_post_only(client):
     assert "_auth_user_id" not in client.session
 
 
-def test_inactive_person_is_told_to_call_the_desk_only_with_the_right_password(client):
-    user = UserFactory(person=PersonFactory(is_active=False))
+def refused_page(response, typed: str) -> bytes:
+    assert response.status_code == HTTPStatus.OK
+    return page_text(response, typed)
+
+
+@pytest.mark.parametrize(
+    "make_account",
+    [
+        pytest.param(lambda: UserFactory(person=PersonFactory(is_active=False)), id="left"),
+        pytest.param(
+            lambda: UserFactory(
+                person=None, kind=User.Kind.AFFILIATE, status=User.Status.PENDING_APPROVAL
+            ),
+            id="pending",
+        ),
+        pytest.param(lambda: UserFactory(status=User.Status.REFUSED), id="refused"),
+        pytest.param(lambda: UserFactory(status=User.Status.DEACTIVATED), id="deactivated"),
+        pytest.param(lambda: UserFactory(is_active=False), id="disabled"),
+    ],
+)
+def test_an_account_that_cannot_sign_in_answers_alike_for_right_and_wrong_passwords(
+    client, make_account
+):
+    user = make_account()
     right = post_login(client, user.username, DEFAULT_PASSWORD)
-    assert b"Contact the IT Service Desk" in right.content
     assert "_auth_user_id" not in client.session
     wrong = post_login(client, user.username, "guess guess guess")
-    assert b"Contact the IT Service Desk" not in wrong.content
+    assert refused_page(right, user.username) == refused_page(wrong, user.username)
+    assert b"username or password is not right" in right.content
 
 
-def test_pending_affiliate_cannot_sign_in(client):
-    user = UserFactory(person=None, kind=User.Kind.AFFILIATE, status=User.Status.PENDING_APPROVAL)
-    response = post_login(client, user.username, DEFAULT_PASSWORD)
-    assert "_auth_user_id" not in client.session
-    assert b"Contact the IT Service Desk" in response.content
-
-
-def test_lockout_after_ten_failures_revealed_only_with_right_password(client):
+def test_lockout_after_ten_failures_never_confirms_the_password(client):
     user = UserFactory()
     for _ in range(9):
         post_login(client, user.username, "wrong password here")
@@ -132,12 +144,38 @@ def test_lockout_after_ten_failures_revealed_only_with_right_password(client):
     assert user.is_locked
     assert AuditEvent.objects.filter(event="account.locked", subject=user).count() == 1
     wrong = post_login(client, user.username, "wrong password here")
-    assert b"This account is locked" not in wrong.content
     user.refresh_from_db()
     assert user.failed_login_count == 10, "attempts while locked do not move the counter"
     right = post_login(client, user.username, DEFAULT_PASSWORD)
-    assert b"This account is locked" in right.content
     assert "_auth_user_id" not in client.session
+    # The right password on a locked account reads exactly like a wrong one, so guessing on
+    # past the lock learns nothing; the person learns of the lock from the notice and the
+    # rule and unlock link that every sign-in page shows.
+    assert page_text(right, user.username) == page_text(wrong, user.username)
+    assert b"This account is locked" not in right.content
+    assert b"Ten wrong passwords in a row lock an account" in right.content
+    assert reverse("accounts:unlock").encode() in right.content
+    assert Message.objects.filter(recipient=user.email, purpose="account_locked").count() == 1
+
+
+def test_right_and_wrong_password_on_a_locked_account_cost_the_same_hashing(client, monkeypatch):
+    from portal.hashers import PortalArgon2PasswordHasher
+
+    calls = []
+    original = PortalArgon2PasswordHasher.verify
+
+    def counting(self, password, encoded):
+        calls.append(1)
+        return original(self, password, encoded)
+
+    monkeypatch.setattr(PortalArgon2PasswordHasher, "verify", counting)
+    user = UserFactory()
+    User.objects.filter(pk=user.pk).update(locked_at="2026-01-01T00:00:00Z", failed_login_count=10)
+    client.post(LOGIN, {"username": user.username, "password": "wrong wrong wrong"})
+    wrong = len(calls)
+    calls.clear()
+    client.post(LOGIN, {"username": user.username, "password": DEFAULT_PASSWORD})
+    assert len(calls) == wrong >= 1
 
 
 def test_success_resets_counter(client):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.conf import settings
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -123,13 +123,6 @@ class Command(BaseCommand):
                 },
             )
             created += new
-        desk, _ = Group.objects.get_or_create(name="Service desk")
-        desk.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label__in=["accounts", "audit"],
-                codename__in=["view_user", "change_user", "view_person", "view_auditevent"],
-            )
-        )
         for username, huid, kind, staff, group in ACCOUNTS:
             if User.objects.filter(username=username).exists():
                 continue
