@@ -6,6 +6,7 @@ left idle past its timeout starts again from the first stage. Nothing secret is 
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from typing import Any
 
@@ -37,16 +38,32 @@ class SessionFlow:
         state = self._load()
         return state["data"].get(name, default) if state else default
 
+    @property
+    def binding(self) -> str:
+        """A random name for this run of the flow, kept only in this session.
+
+        Codes the flow asks for are bound to it (``safecode_issue(binding=...)``), so that a
+        code asked for here works nowhere else, not even in another run of the same flow.
+        """
+        state = self._load()
+        return state.get("binding", "") if state else ""
+
     def start(self, stage: str, **data: Any) -> None:
-        self.session[self.key] = {"stage": stage, "data": data, "deadline": self._deadline()}
+        self.session[self.key] = {
+            "stage": stage,
+            "data": data,
+            "deadline": self._deadline(),
+            "binding": secrets.token_urlsafe(18),
+        }
 
     def advance(self, stage: str, **data: Any) -> None:
-        state = self._load() or {"data": {}}
+        state = self._load() or {"data": {}, "binding": secrets.token_urlsafe(18)}
         state["data"].update(data)
         self.session[self.key] = {
             "stage": stage,
             "data": state["data"],
             "deadline": self._deadline(),
+            "binding": state.get("binding") or secrets.token_urlsafe(18),
         }
 
     def clear(self) -> None:

@@ -92,7 +92,8 @@ class Channel(models.Model):
 class SafeCode(models.Model):
     """One issued code, stored only as a keyed hash.
 
-    Bound to one account, one purpose and one channel. It works while it is unused, not
+    Bound to one account, one purpose, one channel and, when a flow asked for it, that flow
+    (``binding_hash``). It works while it is unused, not
     invalidated (by a newer code or too many wrong entries) and not expired; consuming it is a
     conditional UPDATE so that it works once, however many requests race.
     """
@@ -107,6 +108,9 @@ class SafeCode(models.Model):
     destination = models.CharField(max_length=254)
     destination_region = models.CharField(max_length=2, blank=True)
     code_hash = models.CharField(max_length=64, editable=False)
+    # Keyed hash of the flow that asked for the code (empty for none): a code works only in the
+    # browser session and flow that asked for it.
+    binding_hash = models.CharField(max_length=64, blank=True, default="", editable=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)

@@ -52,6 +52,7 @@ from django.db import transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 
 from audit.models import AuditEvent
@@ -108,9 +109,18 @@ class CheckResult(enum.StrEnum):
 
 
 def safecode_issue(
-    *, user, purpose: str, channel: Channel, request: HttpRequest | None = None
+    *,
+    user,
+    purpose: str,
+    channel: Channel,
+    request: HttpRequest | None = None,
+    binding: str = "",
 ) -> SafeCode:
     """Issue a new code for ``purpose`` and hand it to the delivery service for ``channel``.
+
+    ``binding`` names the flow that asks for the code (``portal.flows.SessionFlow.binding``):
+    the code is then accepted only with the same binding, so a code asked for in one browser
+    session cannot finish another session's flow.
 
     Issues for one account are serialised on the account row, so that throttles count
     exactly however many requests arrive together.
@@ -127,7 +137,14 @@ def safecode_issue(
         else:
             refusal = safecode_send_throttle(user=user, purpose=purpose, channel=channel, now=now)
         if refusal is None:
-            return _issue(user=user, purpose=purpose, channel=channel, now=now, request=request)
+            return _issue(
+                user=user,
+                purpose=purpose,
+                channel=channel,
+                now=now,
+                request=request,
+                binding=binding,
+            )
     # Outside the transaction, so that the audit survives the refusal.
     _audit(
         "safecode.throttled",
@@ -144,7 +161,7 @@ def safecode_issue(
     raise refusal
 
 
-def _issue(*, user, purpose: Purpose, channel: Channel, now, request) -> SafeCode:
+def _issue(*, user, purpose: Purpose, channel: Channel, now, request, binding: str) -> SafeCode:
     replaced = SafeCode.objects.filter(
         user=user, purpose=purpose, used_at__isnull=True, invalidated_at__isnull=True
     ).update(invalidated_at=now)
@@ -158,6 +175,7 @@ def _issue(*, user, purpose: Purpose, channel: Channel, now, request) -> SafeCod
         destination_region=channel.region,
         created_at=now,
         expires_at=now + app_settings.CODE_TTL,
+        binding_hash=_binding_hash(binding),
     )
     row.code_hash = hash_code(code, salt=_salt(row))
     row.save()
@@ -185,10 +203,13 @@ def safecode_check(
     code: str,
     channel: Channel | None = None,
     request: HttpRequest | None = None,
+    binding: str = "",
 ) -> CheckResult:
     """Check ``code`` against the open code for ``purpose``, consuming it when right.
 
-    With ``channel``, only a code sent to that channel counts. See the module docstring.
+    With ``channel``, only a code sent to that channel counts; only a code issued with the
+    same ``binding`` counts at all (another flow's code is ``NO_CODE``, and costs that flow no
+    try). See the module docstring.
     """
     purpose = Purpose(purpose)
     typed = normalize_code(code if isinstance(code, str) else "")
@@ -208,7 +229,11 @@ def safecode_check(
         raise SafeCodeLockedOut(locked)
 
     row = safecode_open_code(user=user, purpose=purpose)
-    if row is None or (channel is not None and row.channel_id != channel.pk):
+    if (
+        row is None
+        or (channel is not None and row.channel_id != channel.pk)
+        or not constant_time_compare(row.binding_hash, _binding_hash(binding))
+    ):
         _audit(
             "safecode.failed",
             Outcome.FAILURE,
@@ -312,9 +337,12 @@ def safecode_verify(
     code: str,
     channel: Channel | None = None,
     request: HttpRequest | None = None,
+    binding: str = "",
 ) -> bool:
     """True exactly once for the right code; see the module docstring for what it raises."""
-    result = safecode_check(user=user, purpose=purpose, code=code, channel=channel, request=request)
+    result = safecode_check(
+        user=user, purpose=purpose, code=code, channel=channel, request=request, binding=binding
+    )
     return result is CheckResult.ACCEPTED
 
 
@@ -511,6 +539,10 @@ def safecode_skip(*, user, request: HttpRequest | None = None) -> int:
 
 
 # Internals ------------------------------------------------------------------------------------
+
+
+def _binding_hash(binding: str) -> str:
+    return hash_code(binding, salt="safecode:binding") if binding else ""
 
 
 def _salt(row: SafeCode) -> str:

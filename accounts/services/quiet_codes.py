@@ -20,9 +20,11 @@ def send_code_quietly(
     kind: str,
     purpose: str,
     event: str,
+    binding: str,
     request: HttpRequest | None = None,
 ) -> None:
-    """Send a ``purpose`` code to ``user``'s verified SafeCode channel of ``kind``, if any.
+    """Send a ``purpose`` code to ``user``'s verified SafeCode channel of ``kind``, if any,
+    bound to the asking flow (``binding``): only that flow can use it.
 
     Answers nothing, whatever happened, so the page reads the same for every account; the
     audit (``event`` when no code went out, SafeCode's own events otherwise) says why.
@@ -42,6 +44,8 @@ def send_code_quietly(
         )
         return
     try:
-        safecode_issue(user=user, purpose=purpose, channel=channel, request=request)
+        safecode_issue(
+            user=user, purpose=purpose, channel=channel, request=request, binding=binding
+        )
     except SafeCodeError:
         return  # SafeCode audited the refusal; the page answers the same.

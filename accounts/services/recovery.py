@@ -115,7 +115,7 @@ def recovery_needs_second_factor(user: User) -> bool:
 
 
 def recovery_send_code(
-    *, details: RecoveryDetails, kind: str, request: HttpRequest | None = None
+    *, details: RecoveryDetails, kind: str, binding: str, request: HttpRequest | None = None
 ) -> None:
     """Send a reset code to the account's SafeCode ``kind`` when the details match.
 
@@ -128,14 +128,16 @@ def recovery_send_code(
         kind=kind,
         purpose=Purpose.PASSWORD_RESET,
         event="password_reset.code_not_sent",
+        binding=binding,
         request=request,
     )
 
 
 def recovery_verify_code(
-    *, details: RecoveryDetails, code: str, request: HttpRequest | None = None
+    *, details: RecoveryDetails, code: str, binding: str, request: HttpRequest | None = None
 ) -> User | None:
-    """The account whose newest reset code this is, or None for every failure alike."""
+    """The account whose newest reset code this is, asked for by the same flow
+    (``binding``), or None for every failure alike."""
     user, reason = recovery_candidate(details)
     if user is None:
         audit_record(
@@ -147,7 +149,7 @@ def recovery_verify_code(
         return None
     try:
         proven = safecode_verify(
-            user=user, purpose=Purpose.PASSWORD_RESET, code=code, request=request
+            user=user, purpose=Purpose.PASSWORD_RESET, code=code, request=request, binding=binding
         )
     except SafeCodeError:
         proven = False

@@ -103,7 +103,9 @@ def _candidate(login: str) -> tuple[User | None, str]:
     return user, ""
 
 
-def unlock_send_code(*, login: str, kind: str, request: HttpRequest | None = None) -> None:
+def unlock_send_code(
+    *, login: str, kind: str, binding: str, request: HttpRequest | None = None
+) -> None:
     """Send an unlock code to the account's SafeCode ``kind`` when it may have one.
 
     Answers nothing, whatever happened (see the module docstring); the audit says why.
@@ -115,12 +117,16 @@ def unlock_send_code(*, login: str, kind: str, request: HttpRequest | None = Non
         kind=kind,
         purpose=Purpose.UNLOCK,
         event="unlock.code_not_sent",
+        binding=binding,
         request=request,
     )
 
 
-def unlock_with_code(*, login: str, code: str, request: HttpRequest | None = None) -> User | None:
-    """Unlock the account named by ``login`` if ``code`` is its newest unlock code.
+def unlock_with_code(
+    *, login: str, code: str, binding: str, request: HttpRequest | None = None
+) -> User | None:
+    """Unlock the account named by ``login`` if ``code`` is its newest unlock code, asked for
+    by the same flow (``binding``).
 
     Returns the unlocked account, or None for every kind of failure alike.
     """
@@ -134,7 +140,9 @@ def unlock_with_code(*, login: str, code: str, request: HttpRequest | None = Non
         )
         return None
     try:
-        proven = safecode_verify(user=user, purpose=Purpose.UNLOCK, code=code, request=request)
+        proven = safecode_verify(
+            user=user, purpose=Purpose.UNLOCK, code=code, request=request, binding=binding
+        )
     except SafeCodeError:
         proven = False
     if not proven:

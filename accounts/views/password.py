@@ -210,7 +210,13 @@ def _send_step(request, journey: Journey, flow: SessionFlow, user: User):
     if request.method == "POST" and form.is_valid():
         channel = form.cleaned_data["channel"]
         try:
-            safecode_issue(user=user, purpose=journey.purpose, channel=channel, request=request)
+            safecode_issue(
+                user=user,
+                purpose=journey.purpose,
+                channel=channel,
+                request=request,
+                binding=flow.binding,
+            )
         except SafeCodeThrottled as exc:
             throttle, status = exc, HTTPStatus.TOO_MANY_REQUESTS
         except SafeCodeLockedOut as exc:
@@ -241,7 +247,11 @@ def _code_step(request, journey: Journey, flow: SessionFlow, user: User):
     if request.method == "POST" and form.is_valid():
         try:
             result = safecode_check(
-                user=user, purpose=journey.purpose, code=form.cleaned_data["code"], request=request
+                user=user,
+                purpose=journey.purpose,
+                code=form.cleaned_data["code"],
+                request=request,
+                binding=flow.binding,
             )
         except SafeCodeInvalidFormat as exc:
             form.add_error("code", str(exc))
@@ -524,7 +534,9 @@ def password_forgot_send(request):
         else:
             kind = form.cleaned_data["kind"]
             details = RecoveryDetails.from_session(flow.get("details"))
-            recovery_send_code(details=details, kind=kind, request=request)
+            recovery_send_code(
+                details=details, kind=kind, binding=flow.binding, request=request
+            )
             note_send(flow, STAGE_CODE, kind=kind)
             return redirect("accounts:password_forgot_code")
     return _forgot_page(request, "accounts/password_forgot_send.html", 2, form=form)
@@ -542,7 +554,7 @@ def password_forgot_code(request):
     if request.method == "POST" and form.is_valid():
         details = RecoveryDetails.from_session(flow.get("details"))
         user = recovery_verify_code(
-            details=details, code=form.cleaned_data["code"], request=request
+            details=details, code=form.cleaned_data["code"], binding=flow.binding, request=request
         )
         if user is not None:
             request.session.cycle_key()

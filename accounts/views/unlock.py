@@ -133,7 +133,9 @@ def unlock_send(request):
             form.add_error(None, f"A new code can be sent once a minute. Wait {wait} seconds.")
         else:
             kind = form.cleaned_data["kind"]
-            unlock_send_code(login=flow.get("login"), kind=kind, request=request)
+            unlock_send_code(
+                login=flow.get("login"), kind=kind, binding=flow.binding, request=request
+            )
             note_send(flow, STAGE_CODE, kind=kind, attempts=flow.get("attempts", 0))
             return redirect("accounts:unlock_code")
     return _page(request, "accounts/unlock_send.html", 2, form=form)
@@ -151,7 +153,10 @@ def unlock_code(request):
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = unlock_with_code(
-            login=flow.get("login"), code=form.cleaned_data["code"], request=request
+            login=flow.get("login"),
+            code=form.cleaned_data["code"],
+            binding=flow.binding,
+            request=request,
         )
         if user is not None:
             flow.clear()
