@@ -534,9 +534,7 @@ def password_forgot_send(request):
         else:
             kind = form.cleaned_data["kind"]
             details = RecoveryDetails.from_session(flow.get("details"))
-            recovery_send_code(
-                details=details, kind=kind, binding=flow.binding, request=request
-            )
+            recovery_send_code(details=details, kind=kind, binding=flow.binding, request=request)
             note_send(flow, STAGE_CODE, kind=kind)
             return redirect("accounts:password_forgot_code")
     return _forgot_page(request, "accounts/password_forgot_send.html", 2, form=form)
