@@ -78,11 +78,51 @@ class AccountsSettings:
         return _get("REGISTRATION_IP_LIMIT", 20)
 
     @property
+    def REGISTRATION_IP_SUBMISSIONS(self) -> int:
+        """Submissions of registration details an hour from one IP, matched or not, before
+        registration answers 429 (so matches cannot be tried without bound either)."""
+        return _get("REGISTRATION_IP_SUBMISSIONS", 40)
+
+    @property
+    def REGISTRATION_CODES_PER_HOUR(self) -> int:
+        """Confirmation codes mailed to one person an hour; past it the last one stays valid."""
+        return _get("REGISTRATION_CODES_PER_HOUR", 3)
+
+    @property
+    def REGISTRATION_CODES_PER_DAY(self) -> int:
+        return _get("REGISTRATION_CODES_PER_DAY", 5)
+
+    @property
+    def REGISTRATION_NOTICES_PER_HOUR(self) -> int:
+        """ "You already have an account" emails to one person an hour."""
+        return _get("REGISTRATION_NOTICES_PER_HOUR", 1)
+
+    @property
+    def REGISTRATION_NOTICES_PER_DAY(self) -> int:
+        return _get("REGISTRATION_NOTICES_PER_DAY", 3)
+
+    @property
+    def AFFILIATE_LINKS_PER_HOUR(self) -> int:
+        """Sign-up links mailed to one affiliate address an hour."""
+        return _get("AFFILIATE_LINKS_PER_HOUR", 3)
+
+    @property
+    def AFFILIATE_LINKS_PER_DAY(self) -> int:
+        return _get("AFFILIATE_LINKS_PER_DAY", 5)
+
+    @property
+    def AFFILIATE_IP_LIMIT(self) -> int:
+        """Affiliate sign-ups an hour from one IP before the page answers 429."""
+        return _get("AFFILIATE_IP_LIMIT", 10)
+
+    @property
     def REGISTRATION_CODE_TTL(self) -> timedelta:
         return timedelta(hours=_get("REGISTRATION_CODE_TTL_HOURS", 24))
 
     @property
     def REGISTRATION_CODE_MAX_FAILURES(self) -> int:
+        """Wrong confirmation codes one person may enter in ``REGISTRATION_HUID_WINDOW``,
+        across every code mailed to them: a new code does not bring new tries."""
         return _get("REGISTRATION_CODE_MAX_FAILURES", 5)
 
     @property

@@ -244,8 +244,14 @@ class SecurityAlert(models.Model):
 
 
 class RegistrationAttempt(models.Model):
-    """One submission of the registration details, for the per-HUID and per-IP throttles."""
+    """One submission of the registration details or of the affiliate sign-up, for the
+    per-HUID and per-IP throttles."""
 
+    class Kind(models.TextChoices):
+        DIRECTORY = "directory", "Details from the directory"
+        AFFILIATE = "affiliate", "Affiliate sign-up"
+
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.DIRECTORY)
     huid = models.CharField(max_length=8, blank=True)
     ip = models.GenericIPAddressField()
     matched = models.BooleanField(default=False)

@@ -3,16 +3,27 @@
 Harvard ID, names, date of birth and SSN are look-up keys, not proof of identity: a match only
 sends a confirmation code to the institutional email already on file, and every kind of
 mismatch gets the same page as a match (SECURITY.md, Recovery and registration; Enumeration).
+
+Limits, all counted in the database (``accounts.app_settings``):
+
+- per IP, failed matches and all submissions an hour (429 past either, so matches cannot be
+  tried without bound and the limit reveals nothing about them);
+- per Harvard ID, failed matches in 24 hours (the ID is paused);
+- per person, wrong confirmation codes in 24 hours across every code mailed (a new code brings
+  no new tries), and codes mailed an hour and a day (past that the last code stays the one
+  that works, and nothing more is sent; the page reads the same);
+- per address, "you already have an account" notices and affiliate sign-up links an hour and a
+  day; affiliate sign-ups per IP an hour.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -34,6 +45,8 @@ from delivery.services import email_enqueue
 from portal.http import client_ip
 from safecode.codes import code_matches, generate_code, generate_token, hash_code, normalize_code
 
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 CODE_SALT = "registration"
 TOKEN_SALT = "email-token"  # noqa: S105 - a salt name, not a secret
 
@@ -71,9 +84,32 @@ def huid_is_blocked(huid: str) -> bool:
 
 
 def ip_is_throttled(ip: str) -> bool:
-    since = timezone.now() - timezone.timedelta(hours=1)
-    failures = RegistrationAttempt.objects.filter(ip=ip, matched=False, created_at__gt=since)
-    return failures.count() >= app_settings.REGISTRATION_IP_LIMIT
+    since = timezone.now() - HOUR
+    attempts = RegistrationAttempt.objects.filter(
+        ip=ip, kind=RegistrationAttempt.Kind.DIRECTORY, created_at__gt=since
+    )
+    if attempts.count() >= app_settings.REGISTRATION_IP_SUBMISSIONS:
+        return True
+    return attempts.filter(matched=False).count() >= app_settings.REGISTRATION_IP_LIMIT
+
+
+def _over(rows, *, per_hour: int, per_day: int) -> bool:
+    """Whether ``rows`` (with a ``created_at``) hold ``per_hour`` in the last hour or
+    ``per_day`` in the last day."""
+    now = timezone.now()
+    return (
+        rows.filter(created_at__gt=now - HOUR).count() >= per_hour
+        or rows.filter(created_at__gt=now - DAY).count() >= per_day
+    )
+
+
+def person_code_failures(person: Person) -> int:
+    """Wrong confirmation codes entered for ``person`` in the window, across all codes."""
+    since = timezone.now() - app_settings.REGISTRATION_HUID_WINDOW
+    total = RegistrationCode.objects.filter(person=person, created_at__gt=since).aggregate(
+        total=Sum("failed_attempts")
+    )["total"]
+    return total or 0
 
 
 def _match(details: Details) -> Person | None:
@@ -128,8 +164,18 @@ def registration_submit_details(*, details: Details, request: HttpRequest) -> in
 
     account = getattr(person, "account", None)
     if account is not None:
-        audit_record(event="registration.account_exists", subject=account, request=request)
-        if person.email:
+        notices = AuditEvent.objects.filter(
+            event="registration.account_exists", subject=account, detail__notified=True
+        )
+        notify = bool(person.email) and not _over(
+            notices,
+            per_hour=app_settings.REGISTRATION_NOTICES_PER_HOUR,
+            per_day=app_settings.REGISTRATION_NOTICES_PER_DAY,
+        )
+        audit_record(
+            event="registration.account_exists", subject=account, request=request, notified=notify
+        )
+        if notify:
             notify_existing_account(user=account, email=person.email)
         return None
     if not person.email:
@@ -140,11 +186,34 @@ def registration_submit_details(*, details: Details, request: HttpRequest) -> in
             huid=person.huid,
         )
         return None
+    if person_code_failures(person) >= app_settings.REGISTRATION_CODE_MAX_FAILURES:
+        audit_record(
+            event="registration.code_paused",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            huid=person.huid,
+        )
+        return None
     return _send_code(person=person, request=request)
 
 
 @transaction.atomic
-def _send_code(*, person: Person, request: HttpRequest) -> int:
+def _send_code(*, person: Person, request: HttpRequest) -> int | None:
+    """Mail a new code, or, past the per-person caps, keep the last one as the one that works."""
+    Person.objects.select_for_update().filter(pk=person.pk).first()  # one send at a time
+    if _over(
+        RegistrationCode.objects.filter(person=person),
+        per_hour=app_settings.REGISTRATION_CODES_PER_HOUR,
+        per_day=app_settings.REGISTRATION_CODES_PER_DAY,
+    ):
+        audit_record(
+            event="registration.code_capped",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+            huid=person.huid,
+        )
+        last = RegistrationCode.objects.filter(person=person, used_at__isnull=True).first()
+        return last.pk if last is not None else None
     now = timezone.now()
     RegistrationCode.objects.filter(person=person, used_at__isnull=True).update(used_at=now)
     code = generate_code()
@@ -193,6 +262,11 @@ def registration_verify_code(
         failed_attempts__lt=app_settings.REGISTRATION_CODE_MAX_FAILURES,
     )
     record = live.select_related("person").first()
+    if (
+        record is not None
+        and person_code_failures(record.person) >= app_settings.REGISTRATION_CODE_MAX_FAILURES
+    ):
+        record = None  # the person's tries are spent, whichever code this is
     if record is None or not code_matches(typed, record.code_hash, salt=CODE_SALT):
         live.update(failed_attempts=F("failed_attempts") + 1)
         audit_record(
@@ -248,7 +322,39 @@ def registration_create_account(
 
 
 def affiliate_signup_start(*, email: str, request: HttpRequest) -> None:
-    """Mail a single-use sign-up link to an affiliate address (domain checked by the form)."""
+    """Mail a single-use sign-up link to an affiliate address (domain checked by the form).
+
+    Raises ``RegistrationThrottled`` past the sign-ups an hour from one IP. Past the links an
+    hour or a day to one address, nothing more is sent (the page reads the same): the link
+    already mailed still works.
+    """
+    ip = client_ip(request)
+    since = timezone.now() - HOUR
+    from_ip = RegistrationAttempt.objects.filter(
+        ip=ip, kind=RegistrationAttempt.Kind.AFFILIATE, created_at__gt=since
+    )
+    if from_ip.count() >= app_settings.AFFILIATE_IP_LIMIT:
+        audit_record(
+            event="registration.affiliate_throttled",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+        )
+        raise RegistrationThrottled
+    RegistrationAttempt.objects.create(kind=RegistrationAttempt.Kind.AFFILIATE, ip=ip, matched=True)
+    links = EmailToken.objects.filter(
+        purpose=EmailToken.Purpose.AFFILIATE_SIGNUP, email__iexact=email
+    )
+    if _over(
+        links,
+        per_hour=app_settings.AFFILIATE_LINKS_PER_HOUR,
+        per_day=app_settings.AFFILIATE_LINKS_PER_DAY,
+    ):
+        audit_record(
+            event="registration.affiliate_link_capped",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+        )
+        return
     token = generate_token()
     with transaction.atomic():
         record = EmailToken.objects.create(

@@ -124,7 +124,10 @@ def register_account(request):
 def register_affiliate(request):
     form = AffiliateEmailForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        service.affiliate_signup_start(email=form.cleaned_data["email"], request=request)
+        try:
+            service.affiliate_signup_start(email=form.cleaned_data["email"], request=request)
+        except service.RegistrationThrottled:
+            return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
         return render(
             request, "accounts/register_affiliate_sent.html", {"email": form.cleaned_data["email"]}
         )
