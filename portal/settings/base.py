@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.sessions.SessionLifetimeMiddleware",
     "safecode.middleware.SafeCodeRegistrationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -119,9 +120,17 @@ AUTH_PASSWORD_VALIDATORS = [
 ACCOUNTS_PASSWORD_EXPIRY_DAYS = env.int("PASSWORD_EXPIRY_DAYS", default=365)
 
 # SESSIONS -----------------------------------------------------------------------------------------
-SESSION_COOKIE_AGE = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
+# Enforced by portal.sessions.SessionLifetimeMiddleware: a signed-in session ends after
+# SESSION_IDLE_SECONDS without activity (ADMIN_SESSION_IDLE_SECONDS for a request to the admin)
+# and SESSION_ABSOLUTE_SECONDS after sign-in however active it is; its stored expiry is fixed at
+# that end, so the cookie and the stored session do not outlive it.
+SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
 SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 ADMIN_SESSION_IDLE_SECONDS = env.int("ADMIN_SESSION_IDLE_SECONDS", default=10 * 60)
+# Sessions not yet signed in (a sign-in or recovery flow under way) keep Django's sliding expiry.
+# It is the absolute lifetime, no shorter, or it would end signed-in sessions early where the
+# backend applies it (signed cookies); a signed-in session's own expiry is its absolute end.
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
