@@ -178,6 +178,12 @@ class AccountsSettings:
         return timedelta(seconds=_get("RECOVERY_RESEND_INTERVAL_SECONDS", 60))
 
     @property
+    def RECENT_PROOF_TTL(self) -> timedelta:
+        """How long a fresh proof (password, and a code to a SafeCode already verified) lets a
+        signed-in person change their SafeCode contacts or contact email."""
+        return timedelta(minutes=_get("RECENT_PROOF_MINUTES", 10))
+
+    @property
     def CURRENT_PASSWORD_ATTEMPTS(self) -> int:
         """Wrong current passwords one change flow accepts before it starts again."""
         return _get("CURRENT_PASSWORD_ATTEMPTS", 3)

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from django import forms
+from django.utils import timezone
 
 from accounts.normalize import digits
+from safecode.addresses import email_domain, is_affiliate_domain
+from safecode.forms import EmailAddressField
+
+# The oldest date of birth a person can type: older is a typing mistake, not a person.
+OLDEST_AGE_YEARS = 120
+DATE_OF_BIRTH_RANGE = (
+    f"Check the date of birth: it cannot be in the future or more than {OLDEST_AGE_YEARS} "
+    "years ago."
+)
 
 
 class LoginForm(forms.Form):
@@ -50,6 +62,38 @@ class HarvardIdField(forms.CharField):
         return huid
 
 
+def oldest_date_of_birth(today: date) -> date:
+    """The same day ``OLDEST_AGE_YEARS`` years before ``today`` (28 February for 29 February)."""
+    year = today.year - OLDEST_AGE_YEARS
+    try:
+        return today.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)
+
+
+class DateOfBirthField(forms.DateField):
+    """A date of birth as typed: a real date, not in the future, at most 120 years ago.
+
+    Every form that asks for a date of birth uses this field, so a date no one can have been
+    born on is refused with a field error before anything is looked up or counted.
+    """
+
+    default_error_messages = {"invalid": "Enter the date as YYYY-MM-DD."}
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("label", "Date of birth")
+        kwargs.setdefault("widget", forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}))
+        super().__init__(**kwargs)
+
+    def validate(self, value):
+        super().validate(value)
+        if value is None:
+            return
+        today = timezone.localdate()
+        if not oldest_date_of_birth(today) <= value <= today:
+            raise forms.ValidationError(DATE_OF_BIRTH_RANGE, code="out_of_range")
+
+
 class RegistrationDetailsForm(forms.Form):
     last_name = forms.CharField(label="Last name", max_length=100)
     huid = HarvardIdField(
@@ -63,12 +107,9 @@ class RegistrationDetailsForm(forms.Form):
         max_length=64,
         help_text="If your sponsor gave you a guest key, enter it instead of a Harvard ID.",
     )
-    date_of_birth = forms.DateField(
-        label="Date of birth",
+    date_of_birth = DateOfBirthField(
         required=False,
         help_text="For staff of affiliated hospitals without a Harvard ID.",
-        widget=forms.DateInput(attrs={"type": "date"}),
-        error_messages={"invalid": "Enter the date as YYYY-MM-DD."},
     )
     ssn = forms.CharField(
         label="Social Security number",
@@ -207,26 +248,20 @@ class RegistrationAccountForm(NewPasswordMixin):
 
 
 class AffiliateEmailForm(forms.Form):
-    email = forms.EmailField(
-        label="Your work email at an affiliated institution",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
-    )
+    email = EmailAddressField(label="Your work email at an affiliated institution")
 
     def clean_email(self):
         from django.conf import settings
 
-        email = self.cleaned_data["email"].strip()
-        domain = email.rsplit("@", 1)[-1].rstrip(".").lower()
-        allowed = [d.lower() for d in settings.AFFILIATE_EMAIL_DOMAINS]
-        if not any(domain == d or domain.endswith("." + d) for d in allowed):
+        email = self.cleaned_data["email"]
+        if not is_affiliate_domain(email_domain(email)):
+            allowed = [d.lower() for d in settings.AFFILIATE_EMAIL_DOMAINS]
             raise forms.ValidationError(
                 "Use your email address at an affiliated institution ("
                 + ", ".join(allowed)
                 + "). For other cases, call the IT Service Desk."
             )
-        local = email.rsplit("@", 1)[0]
-        return f"{local}@{domain}"
+        return email
 
 
 class AffiliateCompleteForm(NewPasswordMixin):
@@ -266,9 +301,7 @@ class DirectoryChangeForm(forms.Form):
 
 
 class EmailChangeForm(forms.Form):
-    email = forms.EmailField(
+    email = EmailAddressField(
         label="New contact email",
-        max_length=254,
-        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         help_text="We send a link to this address; the change takes effect when you open it.",
     )

@@ -1,6 +1,16 @@
 from django.urls import path
 
-from accounts.views import help, login, password, preferences, register, unlock, whitepages
+from accounts.views import (
+    help,
+    login,
+    not_me,
+    password,
+    preferences,
+    recent_proof,
+    register,
+    unlock,
+    whitepages,
+)
 
 app_name = "accounts"
 
@@ -17,10 +27,13 @@ urlpatterns = [
         name="register_affiliate_complete",
     ),
     path("whitepages/", whitepages.whitepages, name="whitepages"),
+    path("report/<str:token>/", not_me.not_me, name="not_me"),
     path("help/", help.help_page, name="help"),
     path("preferences/", preferences.preferences, name="preferences"),
     path("preferences/address/", preferences.address, name="address"),
     path("preferences/email/<str:token>/", preferences.email_confirm, name="email_confirm"),
+    path("preferences/security/confirm/", recent_proof.confirm_password, name="recent_proof"),
+    path("preferences/security/confirm/code/", recent_proof.confirm_code, name="recent_proof_code"),
     # Unlock, password change, expiry and forgotten password.
     path("unlock/", unlock.unlock, name="unlock"),
     path("unlock/send/", unlock.unlock_send, name="unlock_send"),

@@ -14,13 +14,11 @@ import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
+from phonenumbers import geocoder
 
 from safecode.app_settings import app_settings
 
-PHONE_INVALID = (
-    "Enter a valid mobile phone number, such as 617-555-0123, or with its country code, "
-    "such as +33 6 12 34 56 78."
-)
+PHONE_INVALID = "Enter a valid mobile phone number, such as 617-555-0123."
 PHONE_LANDLINE = (
     "That is a landline number. SafeCode needs a mobile phone that can receive text messages."
 )
@@ -77,6 +75,36 @@ def normalize_phone(raw: str, *, region: str | None = None) -> Phone:
         e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
         region=phonenumbers.region_code_for_number(number) or "",
     )
+
+
+def country_name(region: str) -> str:
+    """``GB`` -> ``United Kingdom``; a code the numbering plan does not know is shown as is."""
+    example = phonenumbers.example_number(region)
+    return (example and geocoder.country_name_for_number(example, "en")) or region
+
+
+def phone_countries_text() -> str:
+    """The countries whose numbers may be registered, as a person reads them."""
+    return ", ".join(country_name(region) for region in app_settings.PHONE_COUNTRIES)
+
+
+def phone_country_error() -> str:
+    return (
+        "SafeCode texts only mobile numbers in these countries: "
+        f"{phone_countries_text()}. For a number elsewhere, call the IT Service Desk at "
+        f"{settings.SERVICE_DESK_PHONE}, or use a personal email address instead."
+    )
+
+
+def check_phone_country(phone: Phone) -> None:
+    """Refuse a number outside the countries SafeCode texts (``SAFECODE_PHONE_COUNTRIES``).
+
+    The region is the number's own, not its calling code: +1 also serves Jamaica, the Bahamas
+    and the other countries of the North American Numbering Plan, and a text there costs what
+    any international text does (SMS pumping targets exactly such numbers).
+    """
+    if phone.region not in app_settings.PHONE_COUNTRIES:
+        raise ValidationError(phone_country_error(), code="country")
 
 
 def ascii_domain(domain: str) -> str:

@@ -68,6 +68,22 @@ class SafeCodeSettings:
         return _get("PHONE_REGION", "US")
 
     @property
+    def PHONE_COUNTRIES(self) -> tuple[str, ...]:
+        """Countries (ISO 3166 alpha-2) whose mobile numbers may be registered as SafeCode phones.
+
+        Always the United States and Canada, followed by any country named in
+        ``SAFECODE_PHONE_COUNTRIES`` (a list, or a comma-separated string): the setting adds to
+        the two, it cannot remove them. A number counts by its own region, not by its calling
+        code, so Puerto Rico (``PR``) or Jamaica (``JM``) must be named to be allowed even
+        though their numbers start with +1.
+        """
+        extra = _get("PHONE_COUNTRIES", ())
+        if isinstance(extra, str):
+            extra = extra.split(",")
+        codes = ["US", "CA", *(str(code).strip().upper() for code in extra)]
+        return tuple(dict.fromkeys(code for code in codes if code))
+
+    @property
     def MAX_SKIPS(self) -> int:
         """Times an account may skip the registration prompt before it must register."""
         return _get("MAX_SKIPS", 5)

@@ -3,6 +3,7 @@
 ``SendCodeForm`` and ``CodeForm`` are meant for reuse by every flow that asks for a code
 (unlock, password change, forgotten or expired password); render them with
 ``safecode/components/send_code.html`` and ``safecode/components/enter_code.html``.
+``EmailAddressField`` is the one field for an email address a person types, wherever it is.
 """
 
 from __future__ import annotations
@@ -11,19 +12,47 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from safecode.addresses import (
+    check_phone_country,
     email_domain,
     is_affiliate_domain,
     is_institution_domain,
     normalize_email,
     normalize_phone,
     personal_email_error,
+    phone_countries_text,
 )
+from safecode.app_settings import app_settings
 from safecode.codes import normalize_code
 from safecode.errors import CODE_FORMAT_MESSAGE
 from safecode.models import Channel
 from safecode.selectors import channel_list_verified
 
 NEED_ONE = "Enter a mobile phone number, a personal email address, or both."
+
+
+class EmailAddressField(forms.CharField):
+    """An email address as a person types it, checked and normalised by ``normalize_email``.
+
+    Every form that takes an address to write to (SafeCode, the contact email, the affiliate
+    sign-up) uses this field, so one rule decides what an address is: no address literals such
+    as ``a@[127.0.0.1]`` or ``root@localhost``, no quoted local parts, the domain in IDNA and
+    lowercase. Whatever is wrong with a typed address, the message is ``EMAIL_INVALID``.
+    """
+
+    widget = forms.EmailInput
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.validators = []  # normalize_email bounds the length, with its own message
+        self.widget.attrs.setdefault("maxlength", "254")
+        self.widget.attrs.setdefault("autocomplete", "email")
+        self.widget.attrs.setdefault("spellcheck", "false")
+
+    def clean(self, value) -> str:
+        text = super().clean(value)
+        if not text:
+            return ""
+        return normalize_email(text)
 
 
 class ChannelForm(forms.Form):
@@ -33,10 +62,6 @@ class ChannelForm(forms.Form):
         label="Mobile phone number",
         required=False,
         max_length=40,
-        help_text=(
-            "A mobile phone that can receive text messages. Numbers outside the US need their "
-            "country code, such as +33 6 12 34 56 78."
-        ),
         widget=forms.TextInput(attrs={"autocomplete": "tel", "inputmode": "tel"}),
     )
     carrier = forms.ChoiceField(
@@ -44,19 +69,24 @@ class ChannelForm(forms.Form):
         required=False,
         choices=[("", "Not sure, or prefer not to say"), *Channel.Carrier.choices],
     )
-    email = forms.CharField(
+    email = EmailAddressField(
         label="Personal email address",
         required=False,
-        max_length=254,
         help_text=(
             "An address outside the institution: personal, or at an affiliated hospital "
             "(recommended if you have one)."
         ),
-        widget=forms.EmailInput(attrs={"autocomplete": "email", "spellcheck": "false"}),
     )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        help_text = (
+            "A mobile phone that can receive text messages, in one of these countries: "
+            f"{phone_countries_text()}."
+        )
+        if set(app_settings.PHONE_COUNTRIES) - {"US", "CA"}:
+            help_text += " Outside the US and Canada, start with + and the country code."
+        self.fields["phone"].help_text = help_text
         self.user = user
         self.verified = {c.kind: c for c in channel_list_verified(user)}
 
@@ -65,16 +95,16 @@ class ChannelForm(forms.Form):
         if not raw.strip():
             return ""
         phone = normalize_phone(raw)
+        check_phone_country(phone)
         current = self.verified.get(Channel.Kind.PHONE)
         if current is not None and current.address == phone.e164:
             raise ValidationError("That number is already your SafeCode phone.", code="same")
         return phone.e164
 
     def clean_email(self) -> str:
-        raw = self.cleaned_data.get("email", "")
-        if not raw.strip():
+        address = self.cleaned_data.get("email", "")
+        if not address:
             return ""
-        address = normalize_email(raw)
         if is_institution_domain(email_domain(address)):
             raise ValidationError(personal_email_error(), code="institution")
         current = self.verified.get(Channel.Kind.EMAIL)

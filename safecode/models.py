@@ -18,6 +18,7 @@ class Purpose(models.TextChoices):
     PASSWORD_CHANGE = "password_change", "Change your password"
     PASSWORD_RESET = "password_reset", "Reset a forgotten password"
     PASSWORD_EXPIRED = "password_expired", "Replace an expired password"
+    RECENT_PROOF = "recent_proof", "Confirm it is you before changing your contacts"
 
 
 class Channel(models.Model):

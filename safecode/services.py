@@ -55,9 +55,11 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 
+from accounts.services.recent_proof import recent_proof_require
 from audit.models import AuditEvent
 from audit.services import audit_record
 from safecode.addresses import (
+    check_phone_country,
     email_domain,
     is_institution_domain,
     normalize_email,
@@ -78,9 +80,11 @@ from safecode.errors import (
 from safecode.models import Channel, Purpose, SafeCode, WrongEntry
 from safecode.selectors import (
     channel_list_pending,
+    channel_list_verified,
     safecode_locked_until,
     safecode_open_code,
     safecode_send_throttle,
+    user_has_verified_channel,
 )
 
 Outcome = AuditEvent.Outcome
@@ -362,11 +366,13 @@ def channel_register(
     Nothing changes for the channels already verified until the new one is confirmed. A
     code goes to the first waiting channel when the throttles allow; otherwise the
     verification page says when one can be sent. Raises ``ValidationError`` for an address
-    that may not be registered (the form says so first).
+    that may not be registered, such as a phone outside ``SAFECODE_PHONE_COUNTRIES`` (the form
+    says so first).
     """
     wanted: list[tuple[str, str, str]] = []
     if phone:
         parsed = normalize_phone(phone)
+        check_phone_country(parsed)
         wanted.append((Channel.Kind.PHONE, parsed.e164, parsed.region))
     if email:
         address = normalize_email(email)
@@ -378,6 +384,9 @@ def channel_register(
     if carrier and carrier not in Channel.Carrier.values:
         raise ValidationError("Choose a carrier from the list.")
 
+    if user_has_verified_channel(user):
+        # Adding or replacing a contact of an account that has one needs a fresh proof.
+        recent_proof_require(request=request, user=user, change="safecode_channel")
     now = timezone.now()
     with transaction.atomic():
         _lock_account(user)
@@ -468,8 +477,11 @@ def channel_verify(
 def channel_remove(*, user, channel: Channel, request: HttpRequest | None = None) -> None:
     """Remove a verified channel (never the last) or cancel a waiting one.
 
-    Raises ``SafeCodeLastChannel``: SafeCode cannot be turned off, only moved.
+    Raises ``SafeCodeLastChannel``: SafeCode cannot be turned off, only moved; and
+    ``RecentProofRequired`` for a verified channel without a fresh proof in the session.
     """
+    if channel.status == Channel.Status.VERIFIED and channel_list_verified(user).count() > 1:
+        recent_proof_require(request=request, user=user, change="safecode_channel_removed")
     now = timezone.now()
     refusal = None
     with transaction.atomic():
@@ -628,8 +640,9 @@ def _account_email(user) -> str:
 
 
 def _notify_change(*, user, action: str, old: Channel | None, new: Channel | None, now) -> None:
-    """Tell the replaced or removed channel, and the account email, with a way to say
-    "this was not me" (the service desk)."""
+    """Tell the replaced or removed channel, every other channel in force and the account
+    email, with a "this was not me" link (emails) or the service desk's phone (texts)."""
+    from accounts.services.not_me import not_me_url
     from delivery.models import Message
     from delivery.services import email_enqueue, message_enqueue
 
@@ -641,10 +654,17 @@ def _notify_change(*, user, action: str, old: Channel | None, new: Channel | Non
         "new": new.masked if new else "",
         "when": date_format(timezone.localtime(now), "DATETIME_FORMAT"),
         "username": user.get_username(),
+        "report_url": not_me_url(user=user, change=f"SafeCode {kind} {action}"),
     }
     recipients: list[tuple[str, str]] = []
     if old is not None:
         recipients.append((old.kind, old.address))
+    others = Channel.objects.filter(user=user, status=Channel.Status.VERIFIED)
+    if new is not None:
+        others = others.exclude(pk=new.pk)
+    for other in others:
+        if not any(other.address.lower() == a.lower() for _, a in recipients):
+            recipients.append((other.kind, other.address))
     account_email = _account_email(user)
     if account_email and not any(account_email.lower() == a.lower() for _, a in recipients):
         recipients.append((Channel.Kind.EMAIL, account_email))

@@ -8,11 +8,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts.services.recent_proof import (
+    RecentProofRequired,
+    confirm_it_is_you,
+    recent_proof_satisfied,
+)
 from portal.http import is_safe_next
 from safecode.app_settings import app_settings
 from safecode.errors import (
@@ -90,6 +96,8 @@ def manage(request):
             )
         except ValidationError as exc:
             form.add_error(None, exc)
+        except RecentProofRequired:
+            return confirm_it_is_you(reverse("safecode:manage"))
         else:
             if form.email_is_affiliate:
                 messages.info(request, "An affiliated hospital's address: a good choice.")
@@ -110,6 +118,7 @@ def _render_manage(request, *, form, status=HTTPStatus.OK, remove_error: str = "
             "verified": verified,
             "pending": list(channel_list_pending(request.user)),
             "can_remove": len(verified) > 1,
+            "proof_needed": bool(verified) and not recent_proof_satisfied(request, request.user),
             "remove_error": remove_error,
             "institution_domains": settings.INSTITUTION_EMAIL_DOMAINS,
             "affiliate_domains": settings.AFFILIATE_EMAIL_DOMAINS,
@@ -213,6 +222,8 @@ def remove(request, pk: int):
     channel = get_object_or_404(Channel, pk=pk, user=request.user)
     try:
         channel_remove(user=request.user, channel=channel, request=request)
+    except RecentProofRequired:
+        return confirm_it_is_you(reverse("safecode:manage"))
     except SafeCodeLastChannel as exc:
         return _render_manage(
             request,

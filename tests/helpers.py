@@ -41,3 +41,30 @@ def post_login(client, username: str, password: str, **extra):
     if b'name="captcha_0"' in response.content and "captcha_1" not in data and not checked:
         response = client.post(reverse("accounts:login"), {**data, **captcha_answer(response)})
     return response
+
+
+def prove_it_is_you(client, password: str, *, read_code=None, on_commit=None):
+    """Go through "Confirm it is you" as a person would: the password, then (when the page
+    asks for it) a code sent to the first SafeCode contact, read with ``read_code()``.
+
+    ``on_commit`` is a context manager that runs on-commit callbacks (the delivery hand-off)
+    in tests that do not commit, such as pytest-django's ``django_capture_on_commit_callbacks``
+    with ``execute=True``.
+    """
+    from contextlib import nullcontext
+
+    from django.urls import reverse
+
+    start = reverse("accounts:recent_proof")
+    code_page = reverse("accounts:recent_proof_code")
+    response = client.post(start, {"password": password})
+    assert response.status_code == 302, "the password was not accepted"
+    if not response.url.startswith(code_page):
+        return response
+    page = client.get(code_page)
+    channel = re.search(rb'name="channel" value="(\d+)"', page.content).group(1).decode()
+    with on_commit() if on_commit else nullcontext():
+        client.post(code_page, {"action": "send", "channel": channel})
+    response = client.post(code_page, {"code": read_code()})
+    assert response.status_code == 302, "the code was not accepted"
+    return response

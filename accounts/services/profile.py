@@ -9,10 +9,13 @@ from django.utils import timezone
 
 from accounts.app_settings import app_settings
 from accounts.models import Address, DirectoryChangeRequest, EmailToken, Person, User
+from accounts.services.not_me import not_me_url
+from accounts.services.recent_proof import recent_proof_require
 from accounts.services.registration import TOKEN_SALT, email_token_consume
 from audit.models import AuditEvent
 from audit.services import audit_record
 from delivery.services import email_enqueue
+from safecode.addresses import normalize_email
 from safecode.codes import generate_token, hash_code
 
 
@@ -53,7 +56,16 @@ def directory_changes_confirm(*, person: Person) -> int:
 
 
 def email_change_start(*, user: User, new_email: str, request: HttpRequest | None = None) -> None:
-    """Send a verification link to the new address; nothing changes until it is followed."""
+    """Send a verification link to the new address; nothing changes until it is followed.
+
+    Needs a fresh proof in ``request``'s session (``RecentProofRequired`` otherwise): the
+    contact email is where account notices go.
+
+    Raises ``ValidationError`` for an address ``normalize_email`` refuses (the form says so
+    first), so no caller can point the account's mail at an address literal.
+    """
+    new_email = normalize_email(new_email)
+    recent_proof_require(request=request, user=user, change="contact_email")
     token = generate_token()
     with transaction.atomic():
         EmailToken.objects.filter(
@@ -101,11 +113,20 @@ def email_change_confirm(*, user: User, token: str, request: HttpRequest | None 
             subject=user,
             request=request,
         )
-        if old:
+        # The old address and every SafeCode email are told, each once.
+        from safecode.models import Channel
+        from safecode.selectors import channel_list_verified
+
+        told = [old] if old else []
+        for channel in channel_list_verified(user).filter(kind=Channel.Kind.EMAIL):
+            if not any(channel.address.lower() == known.lower() for known in told):
+                told.append(channel.address)
+        report_url = not_me_url(user=user, change="contact email changed")
+        for address in told:
             email_enqueue(
-                recipient=old,
+                recipient=address,
                 template="accounts/email/email_changed_notice",
-                context={"user": user},
+                context={"user": user, "report_url": report_url},
                 purpose="email_changed_notice",
                 user=user,
             )

@@ -4,11 +4,13 @@ from http import HTTPStatus
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
 from accounts.forms import AddressForm, DirectoryChangeForm, EmailChangeForm
 from accounts.models import Address
 from accounts.services import profile
+from accounts.services.recent_proof import RecentProofRequired, confirm_it_is_you
 
 
 @never_cache
@@ -45,9 +47,12 @@ def address(request):
         elif section == "email":
             form = EmailChangeForm(request.POST)
             if form.is_valid():
-                profile.email_change_start(
-                    user=user, new_email=form.cleaned_data["email"], request=request
-                )
+                try:
+                    profile.email_change_start(
+                        user=user, new_email=form.cleaned_data["email"], request=request
+                    )
+                except RecentProofRequired:
+                    return confirm_it_is_you(f"{reverse('accounts:address')}?edit=email")
                 messages.success(
                     request,
                     f"We sent a link to {form.cleaned_data['email']}. "

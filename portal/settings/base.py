@@ -314,6 +314,11 @@ HARVARD_ID_CONTACTS = [
 HARVARD_PIN_URL = env.str("HARVARD_PIN_URL", default="https://www.pin.harvard.edu/")
 HARVARDKEY_URL = env.str("HARVARDKEY_URL", default="https://key.harvard.edu/")
 
+# SAFECODE -----------------------------------------------------------------------------------------
+# Countries (ISO 3166 alpha-2, e.g. "GB,FR") whose mobile numbers may be registered as SafeCode
+# phones in addition to the United States and Canada, which are always allowed. Empty by default.
+SAFECODE_PHONE_COUNTRIES = env.list("SAFECODE_PHONE_COUNTRIES", default=[])
+
 # LOGGING ------------------------------------------------------------------------------------------
 LOGGING = {
     "version": 1,

@@ -10,7 +10,8 @@ from django.utils import timezone
 from accounts.models import Address, DirectoryChangeRequest
 from accounts.services.profile import directory_changes_confirm
 from safecode.models import Channel
-from tests.factories import UserFactory
+from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.helpers import prove_it_is_you
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -34,6 +35,16 @@ def user(client):
     user = with_safecode(UserFactory())
     client.force_login(user)
     return user
+
+
+def prove(client, outbox) -> None:
+    """Confirm it is you (password, then a code to the SafeCode email) before the change."""
+    prove_it_is_you(
+        client,
+        DEFAULT_PASSWORD,
+        read_code=lambda: re.search(r"\b(\d{6})\b", outbox[-1].body).group(1),
+    )
+    outbox.clear()
 
 
 def test_preferences_need_sign_in(client):
@@ -80,6 +91,7 @@ def test_hr_change_is_pending_until_the_feed_carries_it(client, user):
 
 def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, outbox):
     old = user.email
+    prove(client, outbox)
     client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
     user.refresh_from_db()
     assert user.email == old
@@ -95,6 +107,7 @@ def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, 
 
 
 def test_email_link_of_another_account_does_nothing(client, user, outbox):
+    prove(client, outbox)
     client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
     token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
     other = with_safecode(UserFactory())

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from audit.models import AuditEvent
 from safecode.models import Channel, Purpose
 from safecode.services import safecode_issue
+from tests.helpers import prove_it_is_you
 from tests.safecode.conftest import (
     EMAIL,
     EMAIL_MASKED,
@@ -40,6 +41,20 @@ def latest_code(outbox, recipient: str) -> str:
 def register(client, commit, **data):
     with commit():
         return client.post(MANAGE, data)
+
+
+@pytest.fixture
+def proven(signed_in, outbox, commit):
+    """The signed-in session has just confirmed it is the account holder (password, code)."""
+
+    def read_code():
+        return latest_code(outbox, outbox[-1].recipient)
+
+    prove_it_is_you(
+        signed_in, "correct horse battery staple", read_code=read_code, on_commit=commit
+    )
+    outbox.clear()
+    return signed_in
 
 
 def confirm(client, commit, channel_pk: int, code: str):
@@ -130,7 +145,7 @@ def test_malformed_code_asks_for_six_digits(signed_in, user, outbox, commit, typ
 
 
 def test_a_new_phone_replaces_the_old_only_once_confirmed_and_the_old_is_told(
-    signed_in, user, phone, outbox, commit
+    signed_in, user, phone, outbox, commit, proven
 ):
     register(signed_in, commit, phone="+1 617 555 0199")
     new = Channel.objects.get(status=Channel.Status.PENDING)
@@ -153,7 +168,7 @@ def test_a_new_phone_replaces_the_old_only_once_confirmed_and_the_old_is_told(
 
 
 def test_a_new_email_replacing_the_old_tells_the_old_address(
-    signed_in, user, email_channel, outbox, commit
+    signed_in, user, email_channel, outbox, commit, proven
 ):
     register(signed_in, commit, email="jane@partners.org")
     new = Channel.objects.get(status=Channel.Status.PENDING)
@@ -174,7 +189,7 @@ def test_the_last_channel_cannot_be_removed(signed_in, user, phone):
 
 
 def test_one_of_two_channels_can_be_removed_and_it_is_told(
-    signed_in, user, phone, email_channel, outbox, commit
+    signed_in, user, phone, email_channel, outbox, commit, proven
 ):
     with commit():
         response = signed_in.post(reverse("safecode:remove", args=[phone.pk]))
@@ -189,7 +204,7 @@ def test_one_of_two_channels_can_be_removed_and_it_is_told(
     assert "SafeCode cannot be turned off" in page
 
 
-def test_a_waiting_channel_can_be_cancelled(signed_in, user, phone, outbox, commit):
+def test_a_waiting_channel_can_be_cancelled(signed_in, user, phone, outbox, commit, proven):
     register(signed_in, commit, phone="617-555-0199")
     pending = Channel.objects.get(status=Channel.Status.PENDING)
 
@@ -285,7 +300,7 @@ def test_the_code_never_reaches_the_audit_trail(signed_in, user, outbox, commit)
 
 
 def test_issued_codes_for_other_purposes_do_not_confirm_a_channel(
-    signed_in, user, phone, outbox, commit
+    signed_in, user, phone, outbox, commit, proven
 ):
     register(signed_in, commit, phone="617-555-0199")
     pending = Channel.objects.get(status=Channel.Status.PENDING)
