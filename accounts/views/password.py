@@ -20,7 +20,6 @@ for every account until the code is proven (accounts.services.recovery); it neve
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 from http import HTTPStatus
 from urllib.parse import urlencode
 
@@ -37,7 +36,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.app_settings import app_settings
 from accounts.captcha import PortalCaptchaField
-from accounts.forms import HarvardIdField, NewPasswordMixin
+from accounts.forms import DateOfBirthField, HarvardIdField, NewPasswordMixin
 from accounts.models import User
 from accounts.services.expiry import password_expiry_warning, password_is_expired
 from accounts.services.password_change import (
@@ -125,20 +124,10 @@ class ForgotPasswordForm(forms.Form):
         required=False,
         help_text="The first eight digits of the number on your Harvard ID badge.",
     )
-    date_of_birth = forms.DateField(
-        label="Date of birth",
-        required=False,
-        help_text="Instead of the Harvard ID, if you do not have one.",
-        widget=forms.DateInput(attrs={"type": "date", "autocomplete": "bday"}),
-        error_messages={"invalid": "Enter the date as YYYY-MM-DD."},
+    date_of_birth = DateOfBirthField(
+        required=False, help_text="Instead of the Harvard ID, if you do not have one."
     )
     captcha = PortalCaptchaField()
-
-    def clean_date_of_birth(self):
-        born = self.cleaned_data.get("date_of_birth")
-        if born is not None and not date(1900, 1, 1) <= born <= timezone.localdate():
-            raise forms.ValidationError("Enter your date of birth as YYYY-MM-DD.")
-        return born
 
     def clean(self):
         data = super().clean()

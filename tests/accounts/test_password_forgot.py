@@ -160,7 +160,7 @@ def test_no_code_unless_the_details_match_an_account_with_that_channel(client, o
     elif case == "wrong_huid":
         data["huid"] = "99999999"
     elif case == "wrong_birthday":
-        data.update(huid="", date_of_birth="1901-02-03")
+        data.update(huid="", date_of_birth="1951-02-03")
     elif case == "other_kind":
         kind = "email"
     elif case == "deactivated":
