@@ -118,6 +118,10 @@ AUTH_PASSWORD_VALIDATORS = [
 # Passwords expire after this many days (0: never). NIST SP 800-63B advises against periodic
 # expiry; the institution requires it, so it is kept as a documented, switchable deviation.
 ACCOUNTS_PASSWORD_EXPIRY_DAYS = env.int("PASSWORD_EXPIRY_DAYS", default=365)
+# Failed sign-ins, or accounts locked, across the portal in one hour that raise an alert to the
+# service desk (accounts.services.alerts): password spraying and credential stuffing.
+ACCOUNTS_ALERT_FAILED_SIGNINS_PER_HOUR = env.int("ALERT_FAILED_SIGNINS_PER_HOUR", default=500)
+ACCOUNTS_ALERT_LOCKOUTS_PER_HOUR = env.int("ALERT_LOCKOUTS_PER_HOUR", default=20)
 
 # SESSIONS -----------------------------------------------------------------------------------------
 # Enforced by portal.sessions.SessionLifetimeMiddleware: a signed-in session ends after
