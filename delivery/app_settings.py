@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 
 def _get(name: str, default):
@@ -59,6 +60,34 @@ class DeliverySettings:
     def SWEEP_BATCH(self) -> int:
         """Messages one sweep re-enqueues at most."""
         return _get("SWEEP_BATCH", 500)
+
+    @property
+    def WITHOUT_BROKER(self) -> str:
+        """How messages leave when no broker is configured (Celery runs tasks eagerly).
+
+        ``"thread"`` (the embedded default): a background thread of the portal's own process
+        sends them, retries them and sweeps, so that no request ever waits for a provider.
+        ``"inline"``: the caller's thread sends before returning; only the test suite uses it,
+        so that a test can read what was sent as soon as its request returns.
+        """
+        mode = _get("WITHOUT_BROKER", "thread")
+        if mode not in ("thread", "inline"):
+            raise ImproperlyConfigured(
+                f'DELIVERY_WITHOUT_BROKER must be "thread" or "inline"; got {mode!r}.'
+            )
+        return mode
+
+    @property
+    def INPROCESS_SWEEP_INTERVAL(self) -> float:
+        """Seconds between two sweeps by the background thread (there is no beat without a
+        broker); the same cadence as the beat schedule's sweep."""
+        return float(_get("INPROCESS_SWEEP_SECONDS", 60))
+
+    @property
+    def INPROCESS_EXIT_WAIT(self) -> float:
+        """At process exit, how long the background thread may still send the messages that are
+        due; anything left stays queued in the database for the next sweep."""
+        return float(_get("INPROCESS_EXIT_WAIT_SECONDS", 5))
 
 
 app_settings = DeliverySettings()

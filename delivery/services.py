@@ -115,16 +115,27 @@ def _render_text(name: str, context: dict[str, Any]) -> str:
 
 
 def message_dispatch(*, message_id: int) -> bool:
-    """Hand a message to the broker; when the broker is down, leave it queued for the sweep.
+    """Hand a message to whatever sends it in the background; never send it here.
 
-    This runs after the caller's transaction committed, inside their request: a broker
-    outage must not turn a saved password reset into an error page, nor hold it while kombu
-    reconnects. So the connection is tried once (kombu's default would loop for the whole
-    connect timeout) and the publish is not retried (``retry=False``).
+    This runs after the caller's transaction committed, inside their request, so it must not
+    wait for a provider: a hanging one would hold the page, and a page that sends would be
+    slower than one that does not, telling an observer whether an account exists.
+
+    With a broker, the message goes to Celery. A broker outage must not turn a saved password
+    reset into an error page, nor hold it while kombu reconnects, so the connection is tried
+    once (kombu's default would loop for the whole connect timeout), the publish is not retried
+    (``retry=False``) and the message stays queued for the sweep. Without a broker (the
+    embedded default), the portal's own background thread sends it (``delivery.inprocess``).
+    Returns whether the message was handed over.
     """
     from delivery.tasks import deliver_message
 
     app = deliver_message.app
+    if app.conf.task_always_eager and app_settings.WITHOUT_BROKER == "thread":
+        from delivery.inprocess import worker
+
+        worker.submit(message_id)
+        return True
     try:
         if app.conf.task_always_eager:
             deliver_message.apply(args=(message_id,))
@@ -241,7 +252,7 @@ def _after_transient_failure(message: Message, *, error: str) -> DeliveryResult:
     if message.attempts >= app_settings.MAX_ATTEMPTS:
         _fail(message, reason="attempts_exhausted", error=error)
         return DeliveryResult(DeliveryResult.FAILED)
-    delay = _backoff(message.attempts)
+    delay = backoff_delay(message.attempts)
     now = timezone.now()
     requeued = Message.objects.filter(
         pk=message.pk, status=Message.Status.SENDING, attempts=message.attempts
@@ -264,7 +275,7 @@ def _after_transient_failure(message: Message, *, error: str) -> DeliveryResult:
     return DeliveryResult(DeliveryResult.RETRY, retry_in=delay)
 
 
-def _backoff(attempt: int) -> float:
+def backoff_delay(attempt: int) -> float:
     """Exponential backoff with jitter, so a provider outage is not met by a synchronised
     wave of retries when it ends."""
     ceiling = min(app_settings.BACKOFF_CAP, app_settings.BACKOFF_BASE * 2 ** (attempt - 1))
@@ -320,9 +331,9 @@ def _scrub(text: str, message: Message) -> str:
 
 
 def message_sweep() -> int:
-    """Hand the broker again what it lost: queued messages left waiting past the sweep age
-    (the broker was down at enqueue time, or a retry was dropped) and messages whose sending
-    worker died (lease expired). Returns how many were re-enqueued.
+    """Dispatch again what was lost: queued messages left waiting past the sweep age (the
+    broker was down at enqueue time, a retry was dropped, the process ended first) and messages
+    whose sending worker died (lease expired). Returns how many were re-enqueued.
 
     Each row is revived with a conditional UPDATE, so two overlapping sweeps do not both
     enqueue it; a duplicate task would be harmless anyway, since delivery claims the row.

@@ -88,7 +88,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
 else:
-    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    # Concurrent requests and the background delivery thread share one SQLite file. Every
+    # transaction takes the write lock when it begins (IMMEDIATE), so none fails half-way with
+    # "database is locked" when it tries to upgrade a read lock; waiting writers queue for up to
+    # ``timeout`` seconds; WAL lets readers go on while one request writes.
+    _sqlite_options = DATABASES["default"].setdefault("OPTIONS", {})
+    _sqlite_options.setdefault("timeout", 20)
+    _sqlite_options.setdefault("transaction_mode", "IMMEDIATE")
+    _sqlite_options.setdefault(
+        "init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
 
 # AUTHENTICATION -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
@@ -189,7 +198,8 @@ STORAGES = {
 }
 
 # CELERY -------------------------------------------------------------------------------------------
-# Without a broker URL, tasks run in-process (eagerly, after the transaction commits).
+# Without a broker URL there is no worker and Celery runs tasks eagerly; messages then leave
+# through the portal's own background thread (delivery.inprocess), never inside a request.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=env.str("REDIS_URL", default=""))
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False

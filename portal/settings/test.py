@@ -13,6 +13,11 @@ PASSWORD_HASHERS = [
 # Tasks run in-process even when REDIS_URL is set; the integration tests start a real worker
 # and point Celery at Redis themselves.
 CELERY_TASK_ALWAYS_EAGER = True
+# Without a broker the portal sends from a background thread; the suite sends in the caller's
+# thread instead, because most tests run inside a transaction that another thread cannot see.
+# tests/delivery/test_inprocess.py and tests/portal/test_embedded_concurrency.py run the
+# background thread of the embedded default.
+DELIVERY_WITHOUT_BROKER = "inline"
 DELIVERY_SMS_BACKEND = "delivery.backends.locmem.LocmemBackend"
 DELIVERY_EMAIL_BACKEND = "delivery.backends.locmem.LocmemBackend"
 STORAGES["staticfiles"] = {  # noqa: F405
