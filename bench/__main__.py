@@ -1,4 +1,5 @@
-"""python -m bench [import_people] [whitepages] [--rows N] [--repeat N] [--queries N]"""
+"""python -m bench [import_people] [whitepages] [captcha_ocr] [--rows N] [--repeat N] [--queries N]
+[--pictures N]"""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import os
 import sys
 
-BENCHES = ("import_people", "whitepages")
+BENCHES = ("import_people", "whitepages", "captcha_ocr")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, default=100_000, help="people in the directory")
     parser.add_argument("--repeat", type=int, default=3, help="import runs (median is shown)")
     parser.add_argument("--queries", type=int, default=300, help="whitepages searches timed")
+    parser.add_argument(
+        "--pictures", type=int, default=200, help="CAPTCHA pictures given to OCR (at least 200)"
+    )
     args = parser.parse_args(argv)
     names = args.names or list(BENCHES)
     unknown = sorted(set(names) - set(BENCHES))
@@ -27,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.db import connection
 
-    from bench import import_people, whitepages
+    from bench import captcha_ocr, import_people, whitepages
     from bench._harness import scratch_database
 
     if connection.vendor != "postgresql":
@@ -36,13 +40,19 @@ def main(argv: list[str] | None = None) -> int:
             "      run with DATABASE_URL=postgres://... (see bench/README.md).",
             file=sys.stderr,
         )
+    failed = False
     with scratch_database() as vendor:
         print(f"database: {vendor}, scratch database {connection.settings_dict['NAME']}")
         if "import_people" in names:
             import_people.run(rows=args.rows, repeat=args.repeat)
         if "whitepages" in names:
             whitepages.run(people=args.rows, queries=args.queries)
-    return 0
+        if "captcha_ocr" in names:
+            rate = captcha_ocr.run(pictures=args.pictures)
+            if rate >= captcha_ocr.BAR:
+                print(f"FAIL: OCR solved {rate:.2%} of the CAPTCHA pictures", file=sys.stderr)
+                failed = True
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -180,8 +180,21 @@ CONTENT_SECURITY_POLICY = {
 # django-simple-captcha guards unlock, password change and forgotten password. The picture has an
 # audio alternative only where the flite speech synthesiser is installed; without it, the pages
 # offer the service desk's phone instead.
-CAPTCHA_LENGTH = 5
-CAPTCHA_FONT_SIZE = 32  # the library's 22 is hard to read
+# The picture is drawn to defeat stock OCR (accounts.captcha says how; `python -m bench
+# captcha_ocr` measures it): large characters without look-alikes, curves through them, blots,
+# and a bend. The answer is not case-sensitive.
+CAPTCHA_CHALLENGE_FUNCT = "accounts.captcha.challenge"
+CAPTCHA_LENGTH = 6
+CAPTCHA_FONT_SIZE = 50
+CAPTCHA_IMAGE_SIZE = (340, 110)
+CAPTCHA_LETTER_ROTATION = (-20, 21)
+CAPTCHA_LETTER_COLOR_FUNCT = "accounts.captcha.letter_color"
+CAPTCHA_BACKGROUND_COLOR = "#fbfaf5"
+CAPTCHA_FOREGROUND_COLOR = "#222222"
+CAPTCHA_NOISE_FUNCTIONS = ("accounts.captcha.noise_strokes", "accounts.captcha.noise_blots")
+CAPTCHA_FILTER_FUNCTIONS = ("accounts.captcha.filter_thicken", "accounts.captcha.filter_warp")
+CAPTCHA_PUNCTUATION = ""  # no character is drawn joined to the one before it
+CAPTCHA_2X_IMAGE = False  # the page shows one size; the library's 2x ignores CAPTCHA_IMAGE_SIZE
 CAPTCHA_TIMEOUT = 10  # minutes
 CAPTCHA_FLITE_PATH = "/usr/bin/flite" if Path("/usr/bin/flite").exists() else None
 # Lets browser tests answer any CAPTCHA with the word PASSED. Only allowed with DEBUG on: a system
