@@ -18,6 +18,22 @@ pytestmark = pytest.mark.django_db
 LOGIN = reverse("accounts:login")
 
 
+@pytest.fixture
+def hasher_calls(monkeypatch) -> list[int]:
+    """One entry per password verification the hasher runs (the work a request does)."""
+    from portal.hashers import PortalArgon2PasswordHasher
+
+    calls: list[int] = []
+    original = PortalArgon2PasswordHasher.verify
+
+    def counting(self, password, encoded):
+        calls.append(1)
+        return original(self, password, encoded)
+
+    monkeypatch.setattr(PortalArgon2PasswordHasher, "verify", counting)
+    return calls
+
+
 def test_sign_in_with_username_rotates_session_and_lands_home(client):
     user = UserFactory()
     client.get(LOGIN)
@@ -52,17 +68,8 @@ def test_wrong_password_and_unknown_user_get_the_same_answer(client):
     assert b"username or password is not right" in wrong.content
 
 
-def test_unknown_user_runs_the_hasher_as_often_as_a_wrong_password(client, monkeypatch):
-    from portal.hashers import PortalArgon2PasswordHasher
-
-    calls = []
-    original = PortalArgon2PasswordHasher.verify
-
-    def counting(self, password, encoded):
-        calls.append(1)
-        return original(self, password, encoded)
-
-    monkeypatch.setattr(PortalArgon2PasswordHasher, "verify", counting)
+def test_unknown_user_runs_the_hasher_as_often_as_a_wrong_password(client, hasher_calls):
+    calls = hasher_calls
     user = UserFactory()
     password_set(user=user, raw_password="a brand new passphrase 1")
     calls.clear()
@@ -158,17 +165,8 @@ def test_lockout_after_ten_failures_never_confirms_the_password(client):
     assert Message.objects.filter(recipient=user.email, purpose="account_locked").count() == 1
 
 
-def test_right_and_wrong_password_on_a_locked_account_cost_the_same_hashing(client, monkeypatch):
-    from portal.hashers import PortalArgon2PasswordHasher
-
-    calls = []
-    original = PortalArgon2PasswordHasher.verify
-
-    def counting(self, password, encoded):
-        calls.append(1)
-        return original(self, password, encoded)
-
-    monkeypatch.setattr(PortalArgon2PasswordHasher, "verify", counting)
+def test_right_and_wrong_password_on_a_locked_account_cost_the_same_hashing(client, hasher_calls):
+    calls = hasher_calls
     user = UserFactory()
     User.objects.filter(pk=user.pk).update(locked_at="2026-01-01T00:00:00Z", failed_login_count=10)
     client.post(LOGIN, {"username": user.username, "password": "wrong wrong wrong"})

@@ -164,6 +164,7 @@ def test_a_new_phone_replaces_the_old_only_once_confirmed_and_the_old_is_told(
     assert len(to_account) == 1
     assert "***-***-0199" in to_account[0].body and PHONE_MASKED in to_account[0].body
     assert "itservicedesk@hms.harvard.edu" in to_account[0].body
+    assert "/report/" in to_account[0].body  # "this was not me"
     assert AuditEvent.objects.filter(event="safecode.channel_replaced", subject=user).exists()
 
 
