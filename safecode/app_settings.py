@@ -48,9 +48,17 @@ class SafeCodeSettings:
         return timedelta(seconds=_get("RESEND_INTERVAL_SECONDS", 60))
 
     @property
-    def CODES_PER_HOUR(self) -> int:
-        """Codes an account can be sent in any hour, whatever the purpose or channel."""
-        return _get("CODES_PER_HOUR", 5)
+    def CODES_PER_PURPOSE_PER_HOUR(self) -> int:
+        """Codes for one purpose (unlock, reset, ...) an account can be sent in any hour.
+
+        Per purpose, not per account: registering a phone and an email, then unlocking,
+        changing and resetting the password within one hour must all deliver."""
+        return _get("CODES_PER_PURPOSE_PER_HOUR", 5)
+
+    @property
+    def CODES_PER_CHANNEL_PER_HOUR(self) -> int:
+        """Codes one phone or email of an account can be sent in any hour, all purposes."""
+        return _get("CODES_PER_CHANNEL_PER_HOUR", 10)
 
     @property
     def SMS_PER_NUMBER_PER_DAY(self) -> int:

@@ -19,14 +19,17 @@ class SafeCodeError(Exception):
 class SafeCodeThrottled(SafeCodeError):
     """No code can be sent now; ``retry_after`` is when one can.
 
-    ``reason`` is one of ``resend`` (a minute between codes to one channel), ``account_hourly``
-    (codes an account gets in an hour), ``number_daily`` (texts to one number in a day, across
-    accounts) or ``country_daily`` (texts to one foreign country in a day).
+    ``reason`` is one of ``resend`` (a minute between codes to one channel),
+    ``purpose_hourly`` (codes for one purpose in an hour), ``channel_hourly`` (codes to one of
+    the account's phones or emails in an hour), ``number_daily`` (texts to one number in a day,
+    across accounts) or ``country_daily`` (texts to one foreign country in a day).
     """
 
     MESSAGES = {
         "resend": "A new code can be sent once a minute.",
-        "account_hourly": "Your account has been sent as many codes as are allowed in an hour.",
+        "purpose_hourly": "You have been sent as many codes for this as are allowed in an hour.",
+        "channel_hourly": "That phone or email has been sent as many codes as are allowed in an "
+        "hour.",
         "number_daily": "That phone number has been sent as many texts as are allowed in a day.",
         "country_daily": "Texts to that country are paused until tomorrow.",
     }

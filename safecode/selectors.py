@@ -90,11 +90,18 @@ def safecode_send_throttle(
         blocks.append(SafeCodeThrottled(last + app_settings.RESEND_INTERVAL, "resend"))
 
     blocks += _window_block(
-        SafeCode.objects.filter(user=user),
-        limit=app_settings.CODES_PER_HOUR,
+        SafeCode.objects.filter(user=user, purpose=purpose),
+        limit=app_settings.CODES_PER_PURPOSE_PER_HOUR,
         window=_HOUR,
         now=now,
-        reason="account_hourly",
+        reason="purpose_hourly",
+    )
+    blocks += _window_block(
+        SafeCode.objects.filter(user=user, channel=channel),
+        limit=app_settings.CODES_PER_CHANNEL_PER_HOUR,
+        window=_HOUR,
+        now=now,
+        reason="channel_hourly",
     )
     if channel.kind == Channel.Kind.PHONE:
         texts = SafeCode.objects.filter(channel_kind=Channel.Kind.PHONE)

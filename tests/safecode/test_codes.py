@@ -348,16 +348,18 @@ def test_the_page_can_say_when_the_next_code_can_be_sent(user, phone, codes, clo
     assert safecode_send_throttle(user=user, purpose=UNLOCK, channel=phone) is None
 
 
-def test_five_codes_an_hour_per_account(user, phone, email_channel, codes, clock):
+def test_five_codes_an_hour_per_purpose(user, phone, email_channel, codes, clock):
     first = issue(user, phone)
     for channel in (email_channel, phone, email_channel, phone):
         clock.shift(timedelta(seconds=61))
-        issue(user, channel, purpose=Purpose.PASSWORD_CHANGE if channel == phone else UNLOCK)
+        issue(user, channel)
     clock.shift(timedelta(seconds=61))
 
     with pytest.raises(SafeCodeThrottled) as throttled:
         issue(user, email_channel)
-    assert throttled.value.reason == "account_hourly"
+    assert throttled.value.reason == "purpose_hourly"
+    # Another purpose is not held up by it.
+    issue(user, email_channel, purpose=Purpose.PASSWORD_CHANGE)
     assert throttled.value.retry_after == first.created_at + timedelta(hours=1)
 
     clock.move_to(first.created_at + timedelta(hours=1) - timedelta(seconds=1), tick=False)
@@ -413,3 +415,26 @@ def test_a_right_code_clears_the_wrong_entry_count(user, phone, codes, clock):
     issue(user, phone)
 
     assert safecode_check(user=user, purpose=UNLOCK, code=wrong(codes[-1])) is CheckResult.WRONG
+
+
+def test_an_ordinary_hour_of_use_never_meets_a_limit(user, phone, email_channel, codes, clock):
+    """Confirm a new phone and email, confirm it is you, unlock, change and reset the
+    password, some with a resend: every code goes out."""
+    new_phone = make_channel(user, address="+16175550142", status=Channel.Status.PENDING)
+    new_email = make_channel(
+        user, kind=Channel.Kind.EMAIL, address="new@example.org", status=Channel.Status.PENDING
+    )
+    steps = [
+        (Purpose.CHANNEL_VERIFY, new_phone),
+        (Purpose.CHANNEL_VERIFY, new_email),
+        (Purpose.RECENT_PROOF, phone),
+        (Purpose.UNLOCK, phone),
+        (Purpose.UNLOCK, phone),
+        (Purpose.PASSWORD_CHANGE, phone),
+        (Purpose.PASSWORD_RESET, email_channel),
+        (Purpose.PASSWORD_RESET, email_channel),
+    ]
+    for purpose, channel in steps:
+        clock.shift(timedelta(seconds=61))
+        issue(user, channel, purpose=purpose)
+    assert len(codes) == len(steps)
