@@ -2,10 +2,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from django.contrib.auth import login, logout
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
@@ -18,6 +17,7 @@ from accounts.services.signin import (
     signin_attempt,
     signin_captcha_required,
 )
+from accounts.stages import signin_begin
 from audit.services import audit_record
 from portal.http import is_safe_next
 
@@ -53,7 +53,7 @@ def login_view(request):
             captcha_passed=form.has_captcha,
         )
         if result.outcome is SignInOutcome.OK:
-            return finish_sign_in(request, result.user, next_url)
+            return signin_begin(request, result.user, next_url)
         if result.outcome is SignInOutcome.THROTTLED:
             return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
         # Shown with the name as typed and, when one is needed now, a CAPTCHA to answer.
@@ -66,22 +66,6 @@ def login_view(request):
         form.data = form.data.copy()
         form.data["password"] = ""
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
-
-
-def finish_sign_in(request, user, next_url: str = ""):
-    """The password step is done: start the session (rotating its key) and go on.
-
-    An expired password must be replaced before the session starts; one due to expire soon
-    gets a warning page on the way (accounts.views.password).
-    """
-    from accounts.views.password import expired_password_stage, expiry_warning_target
-
-    pending = expired_password_stage(request, user, next_url)
-    if pending is not None:
-        return pending
-    login(request, user, backend="accounts.backends.DirectoryBackend")
-    audit_record(event="signin.succeeded", outcome="success", subject=user, request=request)
-    return redirect(expiry_warning_target(user, next_url) or next_url or reverse("home"))
 
 
 @require_POST

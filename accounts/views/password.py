@@ -8,10 +8,10 @@ masked, since the person is signed in or has just given the right password. Each
 its stage under one session key (portal.flows.SessionFlow); a page reached out of order sends the
 person back to the journey's start.
 
-The expired journey is a pending sign-in: the session holds the account id, where to go next and
-an absolute deadline, never a password, and is not signed in (LoginRequiredMiddleware keeps every
-other page out of reach) until the new password is set; then ``finish_sign_in`` starts the
-session, rotating its key.
+The expired journey is a stage of the sign-in pipeline (accounts.stages): the session holds a
+pending sign-in (the account id, where to go next and an absolute deadline, never a password)
+and is not signed in (LoginRequiredMiddleware keeps every other page out of reach) until the new
+password is set; then ``signin_continue`` starts the session, rotating its key.
 
 Forgotten password (/password/forgot/) asks for details instead of a session, and answers alike
 for every account until the code is proven (accounts.services.recovery); it never signs in.
@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import messages
-from django.contrib.auth import logout, update_session_auth_hash
+from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,7 +38,7 @@ from accounts.app_settings import app_settings
 from accounts.captcha import PortalCaptchaField
 from accounts.forms import DateOfBirthField, HarvardIdField, NewPasswordMixin
 from accounts.models import User
-from accounts.services.expiry import password_expiry_warning, password_is_expired
+from accounts.services.expiry import password_expiry_warning
 from accounts.services.password_change import (
     PLACES_TO_UPDATE,
     WrongCurrentPassword,
@@ -51,7 +51,7 @@ from accounts.services.recovery import (
     recovery_send_code,
     recovery_verify_code,
 )
-from accounts.services.unlock import lock_in_force
+from accounts.stages import ExpiredPasswordStage, PendingSignIn, signin_continue
 from accounts.views.unlock import (
     WRONG_CODE,
     ChannelKindForm,
@@ -59,8 +59,6 @@ from accounts.views.unlock import (
     note_wrong_code,
     send_wait,
 )
-from audit.models import AuditEvent
-from audit.services import audit_record
 from portal.flows import SessionFlow
 from portal.http import is_safe_next
 from safecode.errors import (
@@ -338,54 +336,18 @@ def password_changed(request):
 # Expiring and expired, at sign-in ------------------------------------------------------------
 
 
-def expiry_warning_target(user: User, next_url: str = "") -> str | None:
-    """Where a sign-in goes when the password is due to expire soon, or None."""
-    if password_expiry_warning(user) is None:
-        return None
-    query = f"?{urlencode({'next': next_url})}" if next_url else ""
-    return f"{reverse('accounts:password_expiring')}{query}"
-
-
-def expired_password_stage(request, user: User, next_url: str = ""):
-    """Before the session starts: an expired password must be replaced first.
-
-    Returns a redirect to the expired-password journey (keeping a pending sign-in: the account
-    id, where to go next and a deadline, never the password), or None when the password has
-    not expired.
-    """
-    if not password_is_expired(user):
-        return None
-    if request.user.is_authenticated:
-        logout(request)
-    request.session.cycle_key()
-    deadline = timezone.now() + app_settings.PENDING_SIGNIN_TIMEOUT
-    _flow(EXPIRED, request).start(
-        STAGE_CAPTCHA, user_id=user.pk, next=next_url, deadline=deadline.timestamp()
-    )
-    audit_record(
-        event="signin.password_expired",
-        outcome=AuditEvent.Outcome.FAILURE,
-        subject=user,
-        request=request,
-    )
-    return redirect("accounts:password_expired")
-
-
 def _pending_user(request) -> tuple[SessionFlow, User | None]:
+    """The account whose sign-in waits for its expired password to be replaced, if any."""
     flow = _flow(EXPIRED, request)
-    if flow.stage is None:
-        return flow, None
-    user = None
-    if flow.get("deadline", 0) > timezone.now().timestamp():
-        user = User.objects.select_related("person").filter(pk=flow.get("user_id")).first()
-    if user is None or not user.may_sign_in or lock_in_force(user) or not password_is_expired(user):
+    pending = PendingSignIn(request)
+    if not pending.is_pending(ExpiredPasswordStage.name):
         flow.clear()
         return flow, None
-    return flow, user
+    return flow, pending.user
 
 
 def _sign_in_again(request):
-    messages.info(request, "Your sign-in timed out. Log in again.")
+    messages.info(request, "Your sign-in timed out. Sign in again.")
     return redirect("accounts:login")
 
 
@@ -396,8 +358,8 @@ def password_expired_start(request):
     flow, user = _pending_user(request)
     if user is None:
         return _sign_in_again(request)
-    if request.method == "GET":
-        flow.advance(STAGE_CAPTCHA)
+    if request.method == "GET" or flow.stage is None:
+        flow.start(STAGE_CAPTCHA)
     return _captcha_step(request, EXPIRED, flow, user)
 
 
@@ -428,8 +390,6 @@ def password_expired_code(request):
 @require_http_methods(["GET", "POST"])
 def password_expired_new(request):
     """The new password; then the sign-in that was waiting completes."""
-    from accounts.views.login import finish_sign_in
-
     flow, user = _pending_user(request)
     if user is None:
         return _sign_in_again(request)
@@ -440,12 +400,14 @@ def password_expired_new(request):
         password_apply(
             user=user, new_password=form.cleaned_data["password1"], how="expired", request=request
         )
-        next_url = flow.get("next", "")
         flow.clear()
+        pending = PendingSignIn(request)
         done = reverse("accounts:password_changed")
-        if next_url:
-            done += f"?{urlencode({'next': next_url})}"
-        return finish_sign_in(request, user, done)
+        if pending.next_url:
+            done += f"?{urlencode({'next': pending.next_url})}"
+        pending.set_next(done)
+        pending.set_handled(ExpiredPasswordStage.name)
+        return signin_continue(request)
     return _render(request, EXPIRED, "accounts/password_new.html", 4, form=form)
 
 

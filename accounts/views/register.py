@@ -24,7 +24,7 @@ from accounts.forms import (
 )
 from accounts.models import EmailToken, Person
 from accounts.services import registration as service
-from accounts.views.login import finish_sign_in
+from accounts.stages import signin_begin
 from portal.flows import SessionFlow
 
 STAGE_CODE = "code"
@@ -115,7 +115,7 @@ def register_account(request):
             form.add_error("username", str(exc))
         else:
             flow.clear()
-            return finish_sign_in(request, user)
+            return signin_begin(request, user)
     return render(request, "accounts/register_account.html", {"form": form, "person": person})
 
 
