@@ -27,6 +27,7 @@ from accounts.services.admin_passwords import password_set_by_administrator
 from accounts.services.registration import affiliate_decide
 from audit.models import AuditEvent
 from audit.services import audit_record
+from portal.admin import FilterLookupsOnly
 
 PRIVILEGE_FIELDS = ("is_active", "is_staff", "is_superuser", "groups", "user_permissions")
 
@@ -80,7 +81,7 @@ def _account_of(obj):
 
 
 @admin.register(Person)
-class PersonAdmin(AuditedAdminMixin, admin.ModelAdmin):
+class PersonAdmin(FilterLookupsOnly, AuditedAdminMixin, admin.ModelAdmin):
     list_display = (
         "huid",
         "last_name",
@@ -127,7 +128,7 @@ class AdministratorPasswordForm(forms.Form):
 
 
 @admin.register(User)
-class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
+class UserAdmin(FilterLookupsOnly, AuditedAdminMixin, DjangoUserAdmin):
     list_display = ("username", "display_name", "kind", "status", "is_locked", "last_login")
     list_filter = ("status", "kind", "is_staff")
     search_fields = ("username", "email", "first_name", "last_name", "person__huid")
@@ -196,7 +197,7 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
         urls = [url for url in super().get_urls() if url.name != "accounts_user_password_change"]
         return [
             path(
-                "<id>/password/",
+                "<int:id>/password/",
                 self.admin_site.admin_view(self.user_change_password),
                 name="accounts_user_password_change",
             ),
@@ -205,9 +206,9 @@ class UserAdmin(AuditedAdminMixin, DjangoUserAdmin):
 
     def user_change_password(self, request, id, form_url=""):
         """Set a password for someone else: identity administrators only, through the service."""
-        user = get_object_or_404(User, pk=id)
         if not request.user.has_perm("accounts.set_user_password"):
             raise PermissionDenied
+        user = get_object_or_404(User, pk=id)
         form = AdministratorPasswordForm(request.POST or None, user=user)
         if request.method == "POST" and form.is_valid():
             password_set_by_administrator(

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from audit.models import AuditEvent
+from portal.admin import FilterLookupsOnly
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """The audit trail, read-only for everyone, superusers included."""
 
     list_display = ("created_at", "event", "outcome", "subject", "actor", "ip")

@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from delivery.models import Message
+from portal.admin import FilterLookupsOnly
 
 
 @admin.register(Message)
-class MessageAdmin(admin.ModelAdmin):
+class MessageAdmin(FilterLookupsOnly, admin.ModelAdmin):
     """Messages, read-only, with their secrets masked whatever the status.
 
     Service-desk staff can see whether and when a message went out, never the code or link

@@ -15,7 +15,8 @@ from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db.models.constants import LOOKUP_SEP
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -44,6 +45,14 @@ class PortalAdminSite(admin.AdminSite):
         _audit_denied(request, reason="no_console_access")
         raise PermissionDenied
 
+    def password_change(self, request, extra_context=None):
+        """No password is changed here: the portal's journey (CAPTCHA, SafeCode, history,
+        notices) is the only way, for console users as for everyone."""
+        return redirect("accounts:password_change")
+
+    def password_change_done(self, request, extra_context=None):
+        return redirect("accounts:password_change")
+
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)
 
@@ -54,8 +63,30 @@ class PortalAdminSite(admin.AdminSite):
             except PermissionDenied:
                 _audit_denied(request, reason="permission")
                 raise
+            except SuspiciousOperation:
+                _audit_denied(request, reason="disallowed_lookup")
+                raise
 
         return audited
+
+
+class FilterLookupsOnly:
+    """A changelist takes lookups from its URL only on the fields its own filters and date
+    hierarchy offer, and never a regular expression.
+
+    Django's admin otherwise accepts a lookup on any field of the model, shown or not, so a
+    console user could filter messages by their unsent body (and so read a code one guess at
+    a time), people by their SSN hash, or send a database an expression it cannot run.
+    """
+
+    def lookup_allowed(self, lookup, value, request=None):
+        field, _, rest = lookup.partition(LOOKUP_SEP)
+        offered = {f if isinstance(f, str) else f[0] for f in self.list_filter}
+        if self.date_hierarchy:
+            offered.add(self.date_hierarchy)
+        if field not in offered or rest.endswith(("regex", "iregex")):
+            return False
+        return super().lookup_allowed(lookup, value, request)
 
 
 def _audit_denied(request, *, reason: str) -> None:

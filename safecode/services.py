@@ -55,6 +55,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 
+from accounts.app_settings import app_settings as accounts_settings
 from accounts.services.recent_proof import recent_proof_require
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -432,10 +433,17 @@ def channel_verify(
 
     On success the channel counts from now on, the one of the same kind it replaces is
     retired and notified (with the account email), and a code goes to the next waiting
-    channel. Raises like ``safecode_check``.
+    channel. Raises like ``safecode_check``, and ``RecentProofRequired`` for a channel that
+    waited longer than a fresh proof lasts while the account has a verified one: a contact
+    added in the first minutes of an account, before any was confirmed, cannot be confirmed
+    much later on the strength of a session alone.
     """
     if channel.user_id != user.pk or channel.status != Channel.Status.PENDING:
         return CheckResult.NO_CODE
+    if user_has_verified_channel(user) and channel.created_at <= timezone.now() - (
+        accounts_settings.RECENT_PROOF_TTL
+    ):
+        recent_proof_require(request=request, user=user, change="safecode_channel_confirmed")
     result = safecode_check(
         user=user, purpose=Purpose.CHANNEL_VERIFY, code=code, channel=channel, request=request
     )

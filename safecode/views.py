@@ -147,6 +147,8 @@ def verify(request, pk: int):
                     code=form.cleaned_data["code"],
                     request=request,
                 )
+            except RecentProofRequired:
+                return confirm_it_is_you(reverse("safecode:verify", args=[channel.pk]))
             except SafeCodeInvalidFormat as exc:
                 form.add_error("code", str(exc))
             except SafeCodeLockedOut:

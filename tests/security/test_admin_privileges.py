@@ -212,3 +212,62 @@ def test_a_person_record_change_is_audited(client, identity_admin):
 def test_no_account_can_be_added_in_the_console(client, identity_admin):
     client.force_login(identity_admin)
     assert client.get(reverse("admin:accounts_user_add")).status_code == HTTPStatus.FORBIDDEN
+
+
+def test_the_console_changes_no_password_of_its_own(client, desk_user):
+    """Django's own password-change page would skip the SafeCode journey, history and notice."""
+    client.force_login(desk_user)
+    for url in (reverse("admin:password_change"), reverse("admin:password_change_done")):
+        assert client.get(url).url == reverse("accounts:password_change")
+    client.post(
+        reverse("admin:password_change"),
+        {
+            "old_password": DEFAULT_PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    desk_user.refresh_from_db()
+    assert desk_user.check_password(DEFAULT_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/delivery/message/?body__contains=SafeCode",
+        "/admin/delivery/message/?body__regex=%E2%80%A2%7B6%7D",
+        "/admin/delivery/message/?secret_spans__contains=1",
+        "/admin/accounts/person/?ssn_hash__startswith=a",
+        "/admin/accounts/person/?date_of_birth__year=1985",
+        "/admin/audit/auditevent/?detail__contains=x",
+        "/admin/audit/auditevent/?outcome__regex=(",
+        "/admin/accounts/user/?password__startswith=argon2",
+    ],
+)
+def test_the_console_filters_only_on_the_fields_it_offers(client, desk_user, url):
+    client.force_login(desk_user)
+    response = client.get(url)
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert AuditEvent.objects.filter(
+        event="admin.denied", actor=desk_user, detail__reason="disallowed_lookup"
+    ).exists()
+
+
+def test_the_console_filters_still_work(client, desk_user):
+    client.force_login(desk_user)
+    for url in (
+        "/admin/delivery/message/?status__exact=sent",
+        "/admin/audit/auditevent/?outcome__exact=failure",
+        "/admin/accounts/user/?status__exact=active",
+        "/admin/audit/auditevent/?created_at__year=2026",
+    ):
+        assert client.get(url).status_code == HTTPStatus.OK, url
+
+
+def test_the_password_page_refuses_before_it_looks_anyone_up(client, desk_user):
+    client.force_login(desk_user)
+    not_an_id = client.get("/admin/accounts/user/abc/password/")
+    assert not_an_id.status_code in (HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND)
+    missing = client.get("/admin/accounts/user/999999/password/")
+    present = client.get(password_url(desk_user))
+    assert missing.status_code == present.status_code == HTTPStatus.FORBIDDEN

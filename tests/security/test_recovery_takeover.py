@@ -170,3 +170,30 @@ def test_a_contact_email_change_with_a_fresh_proof_tells_the_old_address(client,
     assert victim.email == "new@example.org"
     notice = [m for m in outbox if m.recipient == old][-1]
     assert "/report/" in notice.body
+
+
+def test_a_contact_left_waiting_before_the_first_was_confirmed_needs_a_fresh_proof_later(
+    client, outbox, time_machine
+):
+    """A session registers its own phone before the account had any contact; after the
+    person confirms an email, that stale phone cannot be confirmed on the session alone."""
+    user = UserFactory()
+    client.force_login(user)
+    time_machine.move_to(timezone.now(), tick=False)
+    client.post(MANAGE, {"phone": ATTACKER_PHONE, "carrier": "", "email": ""})
+    stale = Channel.objects.get(address=ATTACKER_PHONE)
+    Channel.objects.create(
+        user=user,
+        kind=Channel.Kind.EMAIL,
+        address="owner@example.org",
+        status=Channel.Status.VERIFIED,
+        verified_at=timezone.now(),
+    )
+    time_machine.shift(timedelta(minutes=11))
+    client.post(reverse("safecode:send", args=[stale.pk]))
+    response = client.post(
+        reverse("safecode:verify", args=[stale.pk]), {"code": last_code(outbox, ATTACKER_PHONE)}
+    )
+    assert response.url.startswith(CONFIRM)
+    stale.refresh_from_db()
+    assert stale.status == Channel.Status.PENDING
