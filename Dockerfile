@@ -11,6 +11,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
+# flite, a speech synthesiser, reads the CAPTCHA aloud: the settings offer the audio alternative
+# wherever /usr/bin/flite exists.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends flite \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN groupadd --system --gid 10001 portal \
     && useradd --system --uid 10001 --gid portal --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin portal

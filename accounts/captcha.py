@@ -72,21 +72,29 @@ def captcha_audio_available() -> bool:
 
 
 class PortalCaptchaInput(CaptchaTextInput):
-    """The picture, a link to hear it (when audio exists), and the answer box."""
+    """The picture, a control for a new one, a link to hear it (when audio exists), and the
+    answer box.
+
+    The new picture comes from the library's ``captcha-refresh`` view, asked by the site's
+    script; without the script the control is a link that reloads the page.
+    """
 
     template_name = "accounts/password_captcha_widget.html"
 
     def get_context(self, name, value, attrs):
         context = super().get_context(name, value, attrs)
         context["audio"] = self.audio_url() if captcha_audio_available() else None
+        context["refresh_url"] = self.refresh_url()
         context["service_desk_phone"] = settings.SERVICE_DESK_PHONE
+        key, answer = (sub["attrs"] for sub in context["widget"]["subwidgets"])
+        key["data-captcha-key"] = True
+        answer["data-captcha-answer"] = True
         # Django links help and errors only for single widgets; link them to the answer box.
         base = (attrs or {}).get("id")
         if base:
             ids = [f"{base}_helptext"]
             if (attrs or {}).get("aria-invalid") == "true":
                 ids.append(f"{base}_error")
-            answer = context["widget"]["subwidgets"][-1]["attrs"]
             answer["aria-describedby"] = " ".join(ids)
         return context
 
