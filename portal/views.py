@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 @login_not_required
 @require_GET
 def home(request):
-    """Signed out: the ways in. Signed in: the preferences hub."""
+    """Signed out: the ways in. Signed in: a greeting and the places to go next."""
     template = "portal/hub.html" if request.user.is_authenticated else "portal/home.html"
     return render(request, template)
 

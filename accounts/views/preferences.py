@@ -10,12 +10,31 @@ from django.views.decorators.cache import never_cache
 from accounts.forms import AddressForm, DirectoryChangeForm, EmailChangeForm
 from accounts.models import Address
 from accounts.services import profile
+from accounts.services.expiry import password_expires_at
 from accounts.services.recent_proof import RecentProofRequired, confirm_it_is_you
+from safecode.selectors import channel_list_pending, channel_list_verified
+
+EMPTY_ADDRESS = "Enter at least one line of the address. An empty address is not saved."
 
 
 @never_cache
 def preferences(request):
-    return render(request, "portal/hub.html")
+    """What a person can change themselves, as it stands now, each with the way to change it."""
+    user = request.user
+    saved = {a.kind: a for a in Address.objects.filter(user=user)}
+    return render(
+        request,
+        "accounts/preferences.html",
+        {
+            "channels": channel_list_verified(user),
+            "pending": channel_list_pending(user),
+            "password_changed_at": user.password_changed_at,
+            "password_expires_at": password_expires_at(user),
+            "addresses": [
+                {"label": label, "address": saved.get(kind)} for kind, label in Address.Kind.choices
+            ],
+        },
+    )
 
 
 @never_cache
@@ -28,6 +47,8 @@ def address(request):
     if request.method == "POST":
         if section in kinds:
             form = AddressForm(request.POST)
+            if form.is_valid() and not any(form.cleaned_data.values()):
+                form.add_error(None, EMPTY_ADDRESS)
             if form.is_valid():
                 profile.address_save(
                     user=user, kind=section, data=form.cleaned_data, request=request
@@ -94,6 +115,7 @@ def address(request):
             "pending": pending,
             "hr_form": forms_by_section.get("hr"),
             "email_form": forms_by_section.get("email"),
+            "page_has_errors": any(form.errors for form in forms_by_section.values()),
         },
         status=status,
     )

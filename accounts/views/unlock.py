@@ -1,5 +1,5 @@
 """Unlock at /unlock/ ("Locked Personal Account"): username and CAPTCHA -> send a SafeCode ->
-enter it -> unlocked, with a "Login Now" button.
+enter it -> unlocked, with a "Sign in now" button.
 
 Every page before the code is proven is the same for any username (accounts.services.unlock
 says how). The flow's stage and what was typed sit under one session key (portal.flows), with

@@ -95,7 +95,7 @@ def test_locked_account_is_unlocked_with_captcha_and_code(client, outbox):
 
     page = client.get(UNLOCK)
     assert page.status_code == HTTPStatus.OK
-    assert b"Locked Personal Account" in page.content
+    assert b"Unlock your account" in page.content
     response = client.post(UNLOCK, {"username": user.username, **captcha_answer(page)})
     assert response.status_code == HTTPStatus.FOUND and response.url == SEND
 
@@ -109,7 +109,7 @@ def test_locked_account_is_unlocked_with_captcha_and_code(client, outbox):
     done = client.post(CODE, {"code": code})
     assert done.status_code == HTTPStatus.OK
     assert b"Your account is unlocked" in done.content
-    assert b"Login Now" in done.content
+    assert b"Sign in now" in done.content
     user.refresh_from_db()
     assert user.locked_at is None and user.failed_login_count == 0
     event = AuditEvent.objects.get(event="account.unlocked", subject=user)

@@ -42,11 +42,11 @@ def read_latest_code(page: Page, recipient: str) -> str:
 
 
 def log_in(page: Page, username: str, password: str) -> None:
-    """Sign in through the login form, by its labels."""
+    """Sign in through the sign-in form, by its labels."""
     page.goto("/login/")
     page.get_by_label(re.compile(r"^Username")).fill(username)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
 
 
 def screenshot_path(name: str) -> Path:

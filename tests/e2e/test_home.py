@@ -18,7 +18,7 @@ def test_home_offers_the_ways_in_and_a_skip_link(page):
     expect_heading(page, re.compile("Welcome"))
     main = page.get_by_role("main")
     for name, path in [
-        ("Log in", "/login/"),
+        ("Sign in", "/login/"),
         ("Register", "/register/"),
         ("Unlock my account", "/unlock/"),
         ("Forgot my password", "/password/forgot/"),

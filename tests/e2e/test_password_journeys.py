@@ -60,7 +60,7 @@ def answer_captcha(page) -> None:
 
 def send_code_by_email(page, choice: str | re.Pattern[str]) -> None:
     page.get_by_label(choice).check()
-    page.get_by_role("button", name="Send New Code").click()
+    page.get_by_role("button", name="Send a new code").click()
     expect_heading(page, "Enter your SafeCode")
     page.get_by_label("6-digit code").fill(read_latest_code(page, SAFECODE_EMAIL))
 
@@ -75,7 +75,9 @@ def choose_new_password(page, *, current: str | None = None) -> None:
 
 
 def expect_signed_in(page) -> None:
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
+    ).to_be_visible()
 
 
 def log_in_answering_the_picture(page, username: str, password: str) -> None:
@@ -84,7 +86,7 @@ def log_in_answering_the_picture(page, username: str, password: str) -> None:
     if page.locator("img.captcha").count():
         page.get_by_label("Password", exact=True).fill(password)
         answer_captcha(page)
-        page.get_by_role("button", name="Log in").click()
+        page.get_by_role("button", name="Sign in").click()
 
 
 def test_ten_wrong_passwords_lock_then_unlock_with_captcha_and_code(
@@ -103,7 +105,7 @@ def test_ten_wrong_passwords_lock_then_unlock_with_captcha_and_code(
     snap(page, "password-locked")
     page.get_by_role("link", name="unlock it with a SafeCode").click()
 
-    expect_heading(page, "Locked Personal Account")
+    expect_heading(page, "Unlock your account")
     expect(page.get_by_label("Username or Harvard ID")).to_have_value(person.username)
     answer_captcha(page)
     page.get_by_role("button", name="Continue").click()
@@ -116,7 +118,7 @@ def test_ten_wrong_passwords_lock_then_unlock_with_captcha_and_code(
 
     expect_heading(page, "Your account is unlocked")
     snap(page, "password-unlocked")
-    page.get_by_role("link", name="Login Now").click()
+    page.get_by_role("link", name="Sign in now").click()
     log_in_answering_the_picture(page, person.username, PASSWORD)
     expect_signed_in(page)
     person.refresh_from_db()
@@ -142,7 +144,7 @@ def test_change_password_through_captcha_and_safecode(page, captcha_test_mode, p
     expect_heading(page, "Your password is changed")
     expect(page.get_by_text("VPN clients")).to_be_visible()
     snap(page, "password-changed")
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out").click()
     log_in(page, person.username, NEW_PASSWORD)
     expect_signed_in(page)
 
@@ -164,9 +166,11 @@ def test_forgotten_password_by_email_address(page, captcha_test_mode, person):
     choose_new_password(page)
 
     expect_heading(page, "Your password is reset")
-    expect(page.get_by_role("button", name="Log out")).to_have_count(0)
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
+    ).to_have_count(0)
     snap(page, "password-reset")
-    page.get_by_role("link", name="Log in with your new password").click()
+    page.get_by_role("link", name="Sign in with your new password").click()
     log_in(page, person.username, NEW_PASSWORD)
     expect_signed_in(page)
 
@@ -180,7 +184,7 @@ def test_expired_password_must_be_changed_at_sign_in(page, captcha_test_mode, pe
     expect_heading(page, "Your password has expired")
     snap(page, "password-expired")
     page.goto("/preferences/")
-    expect_heading(page, "Log in")
+    expect_heading(page, "Sign in")
     page.goto("/password/expired/")
 
     answer_captcha(page)

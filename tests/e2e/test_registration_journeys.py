@@ -44,7 +44,9 @@ def test_register_with_harvard_id_and_last_name_lands_signed_in(page, dev_outbox
     page.get_by_label("6-digit code").fill(code)
     page.get_by_role("button", name="Confirm").click()
     choose_account(page, "new.okafor")
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
+    ).to_be_visible()
     snap(page, "registration-signed-in")
     assert User.objects.get(username="new.okafor").person == person
 
@@ -56,7 +58,9 @@ def test_affiliated_hospital_staff_register_by_date_of_birth(page, dev_outbox):
     page.get_by_label("6-digit code").fill(code)
     page.get_by_role("button", name="Confirm").click()
     choose_account(page, "delgado.bidmc")
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
+    ).to_be_visible()
 
 
 def test_not_in_system_registers_by_email_link_and_is_approved_in_the_admin(page, dev_outbox):
@@ -83,7 +87,7 @@ def test_not_in_system_registers_by_email_link_and_is_approved_in_the_admin(page
     page.goto("/admin/login/")
     page.get_by_label("Username").fill("desk.admin")
     page.get_by_label("Password").fill("desk admin passphrase")
-    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("button", name="Sign in").click()
     page.goto("/admin/accounts/user/?status__exact=pending")
     page.get_by_role("row", name=re.compile("pat.lee")).get_by_role("checkbox").check()
     page.locator("select[name=action]").select_option(label="Approve selected affiliate requests")

@@ -21,7 +21,7 @@ EMAIL = "sam.rivera@gmail.com"
 
 
 def sign_out(page):
-    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out").click()
 
 
 def test_skip_twice_then_register_a_phone_and_an_email(page, dev_outbox):
@@ -34,7 +34,9 @@ def test_skip_twice_then_register_a_phone_and_an_email(page, dev_outbox):
     expect(page.get_by_text("5 skips left")).to_be_visible()
     snap(page, "safecode-prompt")
     page.get_by_role("button", name=re.compile("^Skip for now")).click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    expect(
+        page.get_by_role("navigation", name="Main").get_by_role("button", name="Sign out")
+    ).to_be_visible()
     assert "/safecode/" not in page.url
 
     sign_out(page)

@@ -1,4 +1,4 @@
-"""The pages every visitor meets: home, the signed-in hub, the health check, error pages, logout."""
+"""The pages every visitor meets: home signed out and in, health check, error pages, sign-out."""
 
 from __future__ import annotations
 
@@ -46,16 +46,16 @@ def test_home_signed_out_offers_the_four_ways_in(client):
     body = response.content.decode()
     assert f'href="{reverse("accounts:login")}"' in body
     for label, path in [
-        ("Log in", reverse("accounts:login")),
+        ("Sign in", reverse("accounts:login")),
         ("Register", "/register/"),
         ("Unlock my account", "/unlock/"),
         ("Forgot my password", "/password/forgot/"),
     ]:
         assert f'<a href="{path}">{label}</a>' in body
-    assert "Log out" not in body
+    assert "Sign out" not in body
 
 
-def test_home_signed_in_is_the_preferences_hub(client, jdoe):
+def test_home_signed_in_greets_and_leads_to_preferences_whitepages_and_help(client, jdoe):
     client.force_login(jdoe)
 
     response = client.get("/")
@@ -63,16 +63,31 @@ def test_home_signed_in_is_the_preferences_hub(client, jdoe):
     assert response.status_code == HTTPStatus.OK
     body = response.content.decode()
     assert "Hello, jdoe" in body
-    for path in [
-        "/preferences/security/password/",
-        "/safecode/",
-        "/preferences/address/",
-        "/whitepages/",
-        "/help/",
+    for label, path in [
+        ("Preferences", "/preferences/"),
+        ("Whitepages", "/whitepages/"),
+        ("Help", "/help/"),
     ]:
-        assert f'href="{path}"' in body
-    assert "Log out" in body
+        assert f'<h3><a href="{path}">{label}</a></h3>' in body
+    assert "Sign out" in body
     assert "Unlock my account</a></h3>" not in body
+
+
+def test_preferences_show_each_setting_with_the_way_to_change_it(client, jdoe):
+    client.force_login(jdoe)
+
+    response = client.get(reverse("accounts:preferences"))
+
+    assert response.status_code == HTTPStatus.OK
+    body = response.content.decode()
+    assert "<h1>Preferences</h1>" in body
+    assert "<dt>Mobile phone</dt><dd>***-***-0123</dd>" in body
+    for label, path in [
+        ("Change SafeCode contacts", "/safecode/"),
+        ("Change password", "/preferences/security/password/"),
+        ("Change my address", "/preferences/address/"),
+    ]:
+        assert f'href="{path}">{label}</a>' in body
 
 
 def test_every_page_has_a_skip_link_main_landmark_and_service_desk(client):
@@ -143,7 +158,7 @@ def test_logout_is_post_only(client, jdoe):
     response = client.get(reverse("accounts:logout"))
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert client.get("/").content.decode().count("Hello, jdoe") == 1
+    assert "<h1>Hello, jdoe</h1>" in client.get("/").content.decode()
 
 
 def test_logout_by_post_signs_out(client, jdoe):
@@ -160,7 +175,7 @@ def test_login_page_offers_help_and_the_harvard_id(client):
 
     assert response.status_code == HTTPStatus.OK
     body = response.content.decode()
-    assert "<h1>Log in</h1>" in body
+    assert "<h1>Sign in</h1>" in body
     assert '<label for="id_username">' in body
     assert '<label for="id_password">' in body
     assert "8-digit Harvard ID" in body
