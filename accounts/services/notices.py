@@ -25,7 +25,23 @@ def _send(*, user: User, template: str, purpose: str, **context) -> None:
 
 
 def notify_account_locked(*, user: User) -> None:
-    _send(user=user, template="account_locked", purpose="account_locked")
+    """Tell the person on every mailbox they may be able to read: the account email and each
+    verified SafeCode email (the institutional mailbox may be out of reach while locked)."""
+    from safecode.models import Channel
+    from safecode.selectors import channel_list_verified
+
+    addresses = [user.email] if user.email else []
+    for channel in channel_list_verified(user).filter(kind=Channel.Kind.EMAIL):
+        if not any(channel.address.lower() == known.lower() for known in addresses):
+            addresses.append(channel.address)
+    for address in addresses:
+        email_enqueue(
+            recipient=address,
+            template="accounts/email/account_locked",
+            context={"user": user, "site_url": settings.PORTAL_URL},
+            purpose="account_locked",
+            user=user,
+        )
 
 
 def notify_old_password_used(*, user: User) -> None:

@@ -238,3 +238,24 @@ def test_pbkdf2_hash_is_upgraded_to_argon2_on_sign_in(client):
     user.refresh_from_db()
     assert user.password.startswith("argon2$argon2id$v=19$m=19456,t=2,p=1$")
     assert check_password(DEFAULT_PASSWORD, user.password)
+
+
+def test_the_lock_notice_reaches_the_safecode_email_too(client):
+    from django.utils import timezone
+
+    from safecode.models import Channel
+
+    user = UserFactory()
+    Channel.objects.create(
+        user=user,
+        kind=Channel.Kind.EMAIL,
+        address="personal@example.org",
+        status=Channel.Status.VERIFIED,
+        verified_at=timezone.now(),
+    )
+    for attempt in range(10):
+        post_login(client, user.username, f"wrong password {attempt}")
+    notices = Message.objects.filter(purpose="account_locked")
+    assert sorted(notices.values_list("recipient", flat=True)) == sorted(
+        [user.email, "personal@example.org"]
+    )
