@@ -168,7 +168,7 @@ def verify(request, pk: int):
     return _render_verify(request, channel=channel, form=form, status=status)
 
 
-def _render_verify(request, *, channel, form, status=HTTPStatus.OK, throttle=None):
+def _render_verify(request, *, channel, form, status=HTTPStatus.OK, throttle=None, refused=None):
     user = request.user
     open_code = safecode_open_code(user=user, purpose=Purpose.CHANNEL_VERIFY)
     sent = (
@@ -187,6 +187,7 @@ def _render_verify(request, *, channel, form, status=HTTPStatus.OK, throttle=Non
             "throttle": throttle
             or safecode_send_throttle(user=user, purpose=Purpose.CHANNEL_VERIFY, channel=channel),
             "locked_until": safecode_locked_until(user=user, purpose=Purpose.CHANNEL_VERIFY),
+            "refused": refused,
         },
         status=status,
     )
@@ -208,6 +209,7 @@ def send(request, pk: int):
             form=CodeForm(),
             status=HTTPStatus.TOO_MANY_REQUESTS,
             throttle=exc,
+            refused=exc,
         )
     except SafeCodeLockedOut:
         return _render_verify(

@@ -355,3 +355,23 @@ def test_hostile_code_input_never_errors_or_confirms(signed_in, user, code):
     assert response.status_code in (HTTPStatus.BAD_REQUEST, HTTPStatus.TOO_MANY_REQUESTS)
     channel.refresh_from_db()
     assert channel.status == Channel.Status.PENDING
+
+
+def test_a_refused_resend_says_so_and_the_right_code_still_confirms(
+    signed_in, user, outbox, commit
+):
+    register(signed_in, commit, phone="617-555-0123")
+    channel = Channel.objects.get()
+    code = latest_code(outbox, PHONE)
+    refused = signed_in.post(reverse("safecode:send", args=[channel.pk]))
+    page = refused.content.decode()
+    assert refused.status_code == HTTPStatus.TOO_MANY_REQUESTS
+    assert 'role="alert"' in page and "No new code was sent" in page
+    # The confirm form on that page posts to the confirm address, not back to "send".
+    verify_url = reverse("safecode:verify", args=[channel.pk])
+    assert f'action="{verify_url}"' in page
+    with commit():
+        confirmed = signed_in.post(verify_url, {"code": code})
+    assert confirmed.status_code == HTTPStatus.FOUND
+    channel.refresh_from_db()
+    assert channel.status == Channel.Status.VERIFIED
