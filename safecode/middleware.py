@@ -56,6 +56,9 @@ class SafeCodeRegistrationMiddleware:
     def _exempt(path: str, user) -> bool:
         prefixes = (
             reverse("safecode:manage"),
+            # Help and the way out stay reachable, skips or not.
+            reverse("accounts:help"),
+            reverse("accounts:recent_proof"),
             settings.STATIC_URL or "/static/",
             *app_settings.PROMPT_EXEMPT_PREFIXES,
         )

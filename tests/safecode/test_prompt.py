@@ -86,6 +86,10 @@ def test_a_skipped_out_person_can_still_register_and_sign_out(signed_in, user):
     page = signed_in.get(PROMPT).content.decode()
     assert f'action="{reverse("accounts:logout")}"' in page
     assert signed_in.get(reverse("safecode:manage")).status_code == HTTPStatus.OK
+    # Help, with the service desk's contacts, is never a dead end.
+    help_page = signed_in.get(reverse("accounts:help"))
+    assert help_page.status_code == HTTPStatus.OK
+    assert b"617-432-2000" in help_page.content
 
     response = signed_in.post(reverse("accounts:logout"))
     assert response.status_code == HTTPStatus.FOUND
