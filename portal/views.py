@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET
 
 
 @login_not_required
+@never_cache
 @require_GET
 def home(request):
     """Signed out: the ways in. Signed in: a greeting and the places to go next."""

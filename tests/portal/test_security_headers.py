@@ -92,3 +92,13 @@ def test_finder_catches_inline_code():
         "<script> without src",
         "onclick= handler on <a>",
     ]
+
+
+@pytest.mark.django_db
+def test_the_signed_in_home_page_is_not_cached(client):
+    from tests.factories import UserFactory
+
+    client.force_login(UserFactory(safecode_skips=1))
+    client.post("/safecode/prompt/")
+    response = client.get("/")
+    assert "no-store" in response.headers.get("Cache-Control", "")
