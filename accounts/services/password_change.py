@@ -1,8 +1,8 @@
 """Changing a password, and what every change of password brings with it.
 
-Three flows end here: the change a signed-in person makes (``password_change``, which also
-checks the current password), the forgotten-password reset and the forced change of an expired
-password (both call ``password_apply`` once a SafeCode is proven). Every change:
+Three flows end here: the change a signed-in person makes (which checks the current password
+first, with ``password_current_matches``), the forgotten-password reset and the forced change
+of an expired password (all call ``password_apply`` once a SafeCode is proven). Every change:
 
 - keeps the old hash in the history (``password_set``), so the last five cannot come back;
 - ends every other session of the account: Django's session hash is derived from the password
@@ -37,29 +37,24 @@ PLACES_TO_UPDATE = (
 )
 
 
-class WrongCurrentPassword(Exception):
-    """The current password given with a change is not the account's password."""
+def password_current_matches(
+    *, user: User, password: str, request: HttpRequest | None = None
+) -> bool:
+    """The first step of a signed-in person's change: whether ``password`` is the current one.
 
-
-def password_change(
-    *, user: User, current_password: str, new_password: str, request: HttpRequest | None = None
-) -> None:
-    """A signed-in person's change: check the current password, then apply the new one.
-
-    A wrong current password is audited and refused (``WrongCurrentPassword``); it does not
-    count toward the sign-in lockout, because the person has already proven a SafeCode in
-    this session. The change flow limits the tries instead.
+    A wrong one is audited; it does not count toward the sign-in lockout, because the session
+    is already signed in and the change flow limits the tries (and then asks for a SafeCode).
     """
-    if not user.check_password(password_text(current_password)):
-        audit_record(
-            event="password.change_failed",
-            outcome=AuditEvent.Outcome.FAILURE,
-            subject=user,
-            request=request,
-            reason="wrong_current_password",
-        )
-        raise WrongCurrentPassword
-    password_apply(user=user, new_password=new_password, how="change", request=request)
+    if user.check_password(password_text(password)):
+        return True
+    audit_record(
+        event="password.change_failed",
+        outcome=AuditEvent.Outcome.FAILURE,
+        subject=user,
+        request=request,
+        reason="wrong_current_password",
+    )
+    return False
 
 
 def password_apply(

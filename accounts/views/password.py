@@ -41,9 +41,8 @@ from accounts.models import User
 from accounts.services.expiry import password_expiry_warning
 from accounts.services.password_change import (
     PLACES_TO_UPDATE,
-    WrongCurrentPassword,
     password_apply,
-    password_change,
+    password_current_matches,
 )
 from accounts.services.recovery import (
     RecoveryDetails,
@@ -96,8 +95,11 @@ class NewPasswordForm(NewPasswordMixin):
         return self.user
 
 
-class ChangePasswordForm(NewPasswordForm):
-    field_order = ["current_password", "password1", "password2"]
+class ChangeStartForm(CaptchaForm):
+    """The first page of a change: the current password first, then the CAPTCHA, so that a
+    person who does not know it learns so before a picture and a text message."""
+
+    field_order = ["current_password", "captcha"]
     current_password = forms.CharField(
         label="Current password",
         strip=False,
@@ -268,11 +270,39 @@ def _code_step(request, journey: Journey, flow: SessionFlow, user: User):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def password_change_start(request):
-    """Step 1 of "Change your password": the CAPTCHA. Opening the page starts again."""
+    """Step 1 of "Change your password": the current password and the CAPTCHA. Opening the
+    page starts again; three wrong current passwords start the flow over."""
     flow = _flow(CHANGE, request)
     if request.method == "GET" or flow.stage is None:
-        flow.start(STAGE_CAPTCHA)
-    return _captcha_step(request, CHANGE, flow, request.user)
+        flow.start(STAGE_CAPTCHA, current_failures=flow.get("current_failures", 0))
+    user = request.user
+    if not channel_list_verified(user).exists():
+        return _render(request, CHANGE, "accounts/password_no_safecode.html", 1)
+    form = ChangeStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if password_current_matches(
+            user=user, password=form.cleaned_data["current_password"], request=request
+        ):
+            flow.advance(STAGE_SEND, current_failures=0)
+            return redirect(CHANGE.send_url)
+        failures = flow.get("current_failures", 0) + 1
+        if failures >= app_settings.CURRENT_PASSWORD_ATTEMPTS:
+            flow.clear()
+            messages.error(request, "The current password was wrong too many times.")
+            return redirect(CHANGE.start_url)
+        flow.advance(STAGE_CAPTCHA, current_failures=failures)
+        form = ChangeStartForm()
+        form.fields["current_password"].widget.attrs["aria-invalid"] = "true"
+        return _render(
+            request,
+            CHANGE,
+            "accounts/password_captcha.html",
+            1,
+            status=HTTPStatus.BAD_REQUEST,
+            form=form,
+            error=WRONG_CURRENT,
+        )
+    return _render(request, CHANGE, "accounts/password_captcha.html", 1, form=form)
 
 
 @never_cache
@@ -289,35 +319,22 @@ def password_change_code(request):
 
 
 @never_cache
-@sensitive_post_parameters("current_password", "password1", "password2")
+@sensitive_post_parameters("password1", "password2")
 @require_http_methods(["GET", "POST"])
 def password_change_new(request):
-    """The last step: the current password and the new one twice."""
+    """The last step, once the current password and a SafeCode are proven: the new one twice."""
     flow = _flow(CHANGE, request)
     if flow.stage != STAGE_NEW:
         return redirect(CHANGE.start_url)
     user = request.user
-    form = ChangePasswordForm(request.POST or None, user=user)
+    form = NewPasswordForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
-        try:
-            password_change(
-                user=user,
-                current_password=form.cleaned_data["current_password"],
-                new_password=form.cleaned_data["password1"],
-                request=request,
-            )
-        except WrongCurrentPassword:
-            failures = flow.get("current_failures", 0) + 1
-            if failures >= app_settings.CURRENT_PASSWORD_ATTEMPTS:
-                flow.clear()
-                messages.error(request, "The current password was wrong too many times.")
-                return redirect(CHANGE.start_url)
-            flow.advance(STAGE_NEW, current_failures=failures)
-            form.add_error("current_password", WRONG_CURRENT)
-        else:
-            flow.clear()
-            update_session_auth_hash(request, user)
-            return redirect("accounts:password_changed")
+        password_apply(
+            user=user, new_password=form.cleaned_data["password1"], how="change", request=request
+        )
+        flow.clear()
+        update_session_auth_hash(request, user)
+        return redirect("accounts:password_changed")
     return _render(request, CHANGE, "accounts/password_new.html", 4, form=form)
 
 

@@ -1,5 +1,5 @@
-"""Change your password at /preferences/security/password/: CAPTCHA, SafeCode, then the
-current password and the new one twice."""
+"""Change your password at /preferences/security/password/: the current password and a
+CAPTCHA, a SafeCode, then the new password twice."""
 
 from __future__ import annotations
 
@@ -51,18 +51,20 @@ def signed_in(client, user):
     return client
 
 
-def prove_code(client, user, outbox, address=SAFECODE_EMAIL):
+def start(client, current=DEFAULT_PASSWORD):
     page = client.get(START)
-    assert client.post(START, captcha_answer(page)).url == SEND
+    return client.post(START, {"current_password": current, **captcha_answer(page)})
+
+
+def prove_code(client, user, outbox, address=SAFECODE_EMAIL):
+    assert start(client).url == SEND
     channel = Channel.objects.get(user=user, address=address)
     assert client.post(SEND, {"channel": channel.pk}).url == CODE
     return client.post(CODE, {"code": code_sent_to(outbox, address)})
 
 
-def change(client, current=DEFAULT_PASSWORD, new=NEW_PASSWORD, again=None):
-    return client.post(
-        NEW, {"current_password": current, "password1": new, "password2": again or new}
-    )
+def change(client, new=NEW_PASSWORD, again=None):
+    return client.post(NEW, {"password1": new, "password2": again or new})
 
 
 def test_change_through_captcha_and_safecode(signed_in, user, outbox):
@@ -70,7 +72,9 @@ def test_change_through_captcha_and_safecode(signed_in, user, outbox):
     assert page.status_code == HTTPStatus.OK
     assert b"Change your password" in page.content
     assert b"Type the characters in the picture" in page.content
-    signed_in.post(START, captcha_answer(page))
+    # The current password is asked for first, before the picture and the SafeCode.
+    assert page.content.index(b"Current password") < page.content.index(b"Type the characters")
+    signed_in.post(START, {"current_password": DEFAULT_PASSWORD, **captcha_answer(page)})
     send_page = signed_in.get(SEND)
     assert b"Email to m***@example.org" in send_page.content
     channel = Channel.objects.get(user=user)
@@ -125,16 +129,14 @@ def test_steps_cannot_be_skipped(signed_in, user, outbox):
     assert signed_in.get(CODE).url == START
     assert signed_in.get(NEW).url == START
     assert change(signed_in).url == START
-    page = signed_in.get(START)
-    signed_in.post(START, captcha_answer(page))
-    assert signed_in.get(NEW).url == START, "the CAPTCHA alone is not enough"
+    start(signed_in)
+    assert signed_in.get(NEW).url == START, "the password and CAPTCHA alone are not enough"
     user.refresh_from_db()
     assert user.check_password(DEFAULT_PASSWORD)
 
 
 def test_wrong_code_says_so_and_a_resend_is_offered(signed_in, user, outbox):
-    page = signed_in.get(START)
-    signed_in.post(START, captcha_answer(page))
+    start(signed_in)
     signed_in.post(SEND, {"channel": Channel.objects.get(user=user).pk})
     response = signed_in.post(CODE, {"code": other_code(code_sent_to(outbox, SAFECODE_EMAIL))})
     assert response.status_code == HTTPStatus.OK
@@ -164,13 +166,16 @@ def test_without_safecode_the_page_says_how_to_get_it(client):
     assert b"Type the characters" not in page.content
 
 
-def test_wrong_current_password_is_refused_and_not_counted_toward_lockout(signed_in, user, outbox):
-    prove_code(signed_in, user, outbox)
+def test_wrong_current_password_is_refused_first_and_not_counted_toward_lockout(
+    signed_in, user, outbox
+):
     for _ in range(2):
-        response = change(signed_in, current="not my password at all")
+        response = start(signed_in, current="not my password at all")
         assert b"That is not your current password." in response.content
-    third = change(signed_in, current="not my password at all")
+        assert signed_in.get(SEND).url == START, "no SafeCode before the current password"
+    third = start(signed_in, current="not my password at all")
     assert third.url == START, "three wrong current passwords end the flow"
+    assert not outbox, "no code was sent"
     user.refresh_from_db()
     assert user.failed_login_count == 0 and not user.is_locked
     assert user.check_password(DEFAULT_PASSWORD)
@@ -232,10 +237,10 @@ def test_hostile_input_never_fails_and_changes_nothing(client, current, new, cap
     add_channel(user, Channel.Kind.EMAIL, SAFECODE_EMAIL)
     client.force_login(user)
     for url, data in [
-        (START, {"captcha_0": captcha, "captcha_1": captcha}),
+        (START, {"current_password": current, "captcha_0": captcha, "captcha_1": captcha}),
         (SEND, {"channel": channel}),
         (CODE, {"code": captcha}),
-        (NEW, {"current_password": current, "password1": new, "password2": new + "x"}),
+        (NEW, {"password1": new, "password2": new + "x"}),
     ]:
         assert client.post(url, data).status_code in (HTTPStatus.OK, HTTPStatus.FOUND)
     user.refresh_from_db()
