@@ -20,7 +20,10 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 
 from accounts.models import Person, User
 from accounts.services.admin_passwords import password_set_by_administrator
@@ -147,6 +150,7 @@ class UserAdmin(FilterLookupsOnly, AuditedAdminMixin, DjangoUserAdmin):
                     "password_changed_at",
                     "must_change_password",
                     "safecode_skips",
+                    "codes_paused",
                 )
             },
         ),
@@ -155,6 +159,7 @@ class UserAdmin(FilterLookupsOnly, AuditedAdminMixin, DjangoUserAdmin):
     )
     always_read_only = (
         "password_state",
+        "codes_paused",
         "failed_login_count",
         "locked_at",
         "password_changed_at",
@@ -188,6 +193,22 @@ class UserAdmin(FilterLookupsOnly, AuditedAdminMixin, DjangoUserAdmin):
         if obj.must_change_password:
             state += "; must be changed at the next sign-in"
         return state
+
+    @admin.display(description="SafeCodes paused")
+    def codes_paused(self, obj):
+        from safecode.selectors import safecode_pauses
+
+        pauses = safecode_pauses(obj)
+        if not pauses:
+            return "No: codes can be sent"
+        return format_html_join(
+            mark_safe("<br>"),
+            "{}: paused until {} ({})",
+            (
+                (label, date_format(timezone.localtime(until), "DATETIME_FORMAT"), why)
+                for label, until, why in pauses
+            ),
+        )
 
     @admin.display(boolean=True, description="Locked")
     def is_locked(self, obj):

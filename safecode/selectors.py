@@ -140,3 +140,29 @@ def _window_block(qs, *, limit: int, window, now: datetime, reason: str) -> list
     if len(recent) < limit:
         return []
     return [SafeCodeThrottled(recent[-1] + window, reason)]
+
+
+def safecode_pauses(user, *, now: datetime | None = None) -> list[tuple[str, datetime, str]]:
+    """What stops codes for ``user`` now, for the service desk: ``(purpose label, until,
+    why)`` for each purpose locked by wrong codes or held by a send limit on a verified
+    channel. Empty when every code can go out."""
+    from safecode.models import Purpose
+
+    now = now or timezone.now()
+    channels = list(channel_list_verified(user))
+    pauses: list[tuple[str, datetime, str]] = []
+    for purpose in Purpose:
+        locked = safecode_locked_until(user=user, purpose=purpose, now=now)
+        if locked is not None:
+            pauses.append((purpose.label, locked, "too many wrong codes"))
+            continue
+        held = [
+            throttle
+            for channel in channels
+            if (throttle := safecode_send_throttle(user=user, purpose=purpose, channel=channel))
+            and throttle.reason != "resend"
+        ]
+        if channels and len(held) == len(channels):
+            first = min(held, key=lambda t: t.retry_after)
+            pauses.append((purpose.label, first.retry_after, first.message))
+    return pauses

@@ -271,3 +271,24 @@ def test_the_password_page_refuses_before_it_looks_anyone_up(client, desk_user):
     missing = client.get("/admin/accounts/user/999999/password/")
     present = client.get(password_url(desk_user))
     assert missing.status_code == present.status_code == HTTPStatus.FORBIDDEN
+
+
+def test_the_account_page_says_when_safecodes_are_paused(client, desk_user):
+    from safecode.models import Channel, Purpose, WrongEntry
+
+    target = UserFactory()
+    Channel.objects.create(
+        user=target,
+        kind=Channel.Kind.PHONE,
+        address="+16175550123",
+        region="US",
+        status=Channel.Status.VERIFIED,
+        verified_at=timezone.now(),
+    )
+    client.force_login(desk_user)
+    assert b"No: codes can be sent" in client.get(change_url(target)).content
+    for _ in range(10):
+        WrongEntry.objects.create(user=target, purpose=Purpose.UNLOCK)
+    page = client.get(change_url(target)).content.decode()
+    assert "Unlock your account: paused until" in page
+    assert "too many wrong codes" in page
