@@ -86,6 +86,13 @@ def signin_captcha_required(*, ip: str, login: str | None = None) -> bool:
     )
 
 
+def signin_recent_failures(login: str) -> int:
+    """Failed sign-ins for the typed name in the CAPTCHA window, whether or not an account
+    has that name, so that a warning built on it says nothing about who exists."""
+    since = timezone.now() - app_settings.SIGNIN_CAPTCHA_WINDOW
+    return SignInFailure.objects.filter(created_at__gte=since, login_key=login_key(login)).count()
+
+
 def request_ip(request: HttpRequest | None) -> str:
     return client_ip(request) if request is not None else NO_REQUEST_IP
 

@@ -16,6 +16,7 @@ from accounts.services.signin import (
     request_ip,
     signin_attempt,
     signin_captcha_required,
+    signin_recent_failures,
 )
 from accounts.stages import signin_begin
 from audit.services import audit_record
@@ -27,6 +28,8 @@ WRONG_CREDENTIALS = (
     "The username or password is not right, or the account cannot be used to sign in. "
     "Check them and try again."
 )
+# From this many recent failures for the typed name, the page warns before the lock.
+WARN_AFTER_FAILURES = 5
 CAPTCHA_NEEDED = "After several failed sign-ins, type the characters in the picture as well."
 
 
@@ -62,6 +65,13 @@ def login_view(request):
         form.errors.clear()
         needed = result.outcome is SignInOutcome.CAPTCHA_REQUIRED
         form.add_error(None, CAPTCHA_NEEDED if needed else WRONG_CREDENTIALS)
+        failures = signin_recent_failures(typed)
+        if failures >= WARN_AFTER_FAILURES:
+            return render(
+                request,
+                "accounts/login.html",
+                {"form": form, "next": next_url, "recent_failures": failures},
+            )
     else:
         form.data = form.data.copy()
         form.data["password"] = ""

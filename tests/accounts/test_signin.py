@@ -259,3 +259,20 @@ def test_the_lock_notice_reaches_the_safecode_email_too(client):
     assert sorted(notices.values_list("recipient", flat=True)) == sorted(
         [user.email, "personal@example.org"]
     )
+
+
+def test_repeated_failures_warn_before_the_lock_alike_for_any_name(client):
+    user = UserFactory()
+    for attempt in range(4):
+        page = post_login(client, user.username, f"wrong password {attempt}")
+        assert b"sign-ins with this name failed" not in page.content
+        post_login(client, "nobody.named.so", f"wrong password {attempt}")
+    quiet = post_login(client, user.username, "wrong password 4")
+    assert b"5 sign-ins with this name failed" in quiet.content
+    known = post_login(client, user.username, "wrong password 5")
+    post_login(client, "nobody.named.so", "wrong password 4")
+    unknown = post_login(client, "nobody.named.so", "wrong password 5")
+    assert b"sign-ins with this name failed in the last 15 minutes" in known.content
+    assert page_text(known, user.username) == page_text(unknown, "nobody.named.so")
+    user.refresh_from_db()
+    assert not user.is_locked
