@@ -68,6 +68,11 @@ urlpatterns = [
     path("password/expired/send/", password.password_expired_send, name="password_expired_send"),
     path("password/expired/code/", password.password_expired_code, name="password_expired_code"),
     path("password/expired/new/", password.password_expired_new, name="password_expired_new"),
+    path(
+        "password/expired/safecode/",
+        password.password_expired_safecode,
+        name="password_expired_safecode",
+    ),
     path("password/forgot/", password.password_forgot, name="password_forgot"),
     path("password/forgot/send/", password.password_forgot_send, name="password_forgot_send"),
     path("password/forgot/code/", password.password_forgot_code, name="password_forgot_code"),

@@ -27,6 +27,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth import update_session_auth_hash
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -66,10 +67,20 @@ from safecode.errors import (
     SafeCodeLockedOut,
     SafeCodeThrottled,
 )
-from safecode.forms import CodeForm, SendCodeForm
+from safecode.forms import ChannelForm, CodeForm, SendCodeForm
 from safecode.models import Purpose
-from safecode.selectors import channel_list_verified, safecode_locked_until
-from safecode.services import CheckResult, safecode_check, safecode_issue
+from safecode.selectors import (
+    channel_list_pending,
+    channel_list_verified,
+    safecode_locked_until,
+)
+from safecode.services import (
+    CheckResult,
+    channel_register,
+    channel_verify,
+    safecode_check,
+    safecode_issue,
+)
 
 STAGE_CAPTCHA = "captcha"
 STAGE_SEND = "send"
@@ -181,6 +192,8 @@ def _render(request, journey, template, step, status=HTTPStatus.OK, **context):
 
 def _captcha_step(request, journey: Journey, flow: SessionFlow, user: User):
     if not channel_list_verified(user).exists():
+        if journey is EXPIRED:
+            return redirect("accounts:password_expired_safecode")
         return _render(request, journey, "accounts/password_no_safecode.html", 1)
     form = CaptchaForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -426,6 +439,64 @@ def password_expired_new(request):
         pending.set_handled(ExpiredPasswordStage.name)
         return signin_continue(request)
     return _render(request, EXPIRED, "accounts/password_new.html", 4, form=form)
+
+
+@login_not_required
+@never_cache
+@sensitive_post_parameters("code")
+@require_http_methods(["GET", "POST"])
+def password_expired_safecode(request):
+    """An expired password on an account without SafeCode: the person who just gave the right
+    (expired) password registers a phone or email, confirmed by a code sent to it, as the
+    prompt after a sign-in would let them; then the journey goes on with that SafeCode."""
+    _, user = _pending_user(request)
+    if user is None:
+        return _sign_in_again(request)
+    if channel_list_verified(user).exists():
+        return redirect(EXPIRED.start_url)
+    action = request.POST.get("action") if request.method == "POST" else None
+    form = ChannelForm(request.POST if action == "register" else None, user=user)
+    code_form = CodeForm(request.POST if action == "confirm" else None)
+    waiting = channel_list_pending(user).first()
+    status = HTTPStatus.OK
+    if action == "register" and form.is_valid():
+        try:
+            channel_register(
+                user=user,
+                phone=form.cleaned_data["phone"],
+                carrier=form.cleaned_data["carrier"],
+                email=form.cleaned_data["email"],
+                request=request,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("accounts:password_expired_safecode")
+    elif action == "confirm" and waiting is not None and code_form.is_valid():
+        try:
+            result = channel_verify(
+                user=user, channel=waiting, code=code_form.cleaned_data["code"], request=request
+            )
+        except SafeCodeInvalidFormat as exc:
+            code_form.add_error("code", str(exc))
+        except SafeCodeLockedOut as exc:
+            code_form.add_error("code", f"{exc.message} Call the IT Service Desk.")
+        else:
+            if result is CheckResult.ACCEPTED:
+                return redirect(EXPIRED.start_url)
+            code_form.add_error("code", result.message)
+    if form.errors or code_form.errors:
+        status = HTTPStatus.BAD_REQUEST
+    return _render(
+        request,
+        EXPIRED,
+        "accounts/password_expired_safecode.html",
+        1,
+        status=status,
+        form=form,
+        code_form=code_form,
+        waiting=waiting,
+    )
 
 
 @never_cache

@@ -222,12 +222,12 @@ def test_no_pending_sign_in_no_expired_pages(client):
     assert client.get(EXPIRED_NEW).url == LOGIN
 
 
-def test_expired_without_safecode_is_sent_to_the_service_desk(client, at):
+def test_expired_without_safecode_is_offered_to_register_one_first(client, at):
     user = UserFactory(password_changed_at=CHANGED)
     at(EXPIRES + SECOND)
     sign_in(client, user)
-    page = client.get(EXPIRED)
-    assert b"has no verified SafeCode" in page.content
+    page = client.get(EXPIRED, follow=True)
+    assert b"Register a SafeCode contact" in page.content
     assert django_settings.SERVICE_DESK_PHONE.encode() in page.content
     assert not signed_in(client)
 
