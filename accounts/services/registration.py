@@ -14,12 +14,17 @@ Limits, all counted in the database (``accounts.app_settings``):
   that works, and nothing more is sent; the page reads the same);
 - per address, "you already have an account" notices and affiliate sign-up links an hour and a
   day; affiliate sign-ups per IP an hour.
+
+"Send a new code" on the code page (``registration_resend_code``) goes through the same
+per-person and per-address caps as a submission, to the same institutional address. Whether a
+resend is accepted, and when the next one may be asked for, is decided from the flow's own
+record of sends, the same for a match and a mismatch, so the answer reveals nothing either.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -65,6 +70,32 @@ class InvalidCodeFormat(ValueError):
 
 class UsernameTaken(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """What the registration flow keeps after the details: the code to check and, on a match,
+    the person a resend goes to. Neither is ever shown."""
+
+    code_id: int | None = None
+    person_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Resent:
+    """The answer to "Send a new code".
+
+    ``sent_at`` is the flow's record of sends (timestamps) to keep for the next resend.
+    ``retry_at`` is set when the resend was refused: no new code can be asked for before then.
+    """
+
+    code_id: int | None
+    sent_at: tuple[float, ...]
+    retry_at: datetime | None = None
+
+    @property
+    def refused(self) -> bool:
+        return self.retry_at is not None
 
 
 @dataclass(frozen=True)
@@ -130,11 +161,11 @@ def _match(details: Details) -> Person | None:
     return found[0] if len(found) == 1 else None
 
 
-def registration_submit_details(*, details: Details, request: HttpRequest) -> int | None:
+def registration_submit_details(*, details: Details, request: HttpRequest) -> Submitted:
     """Look the person up; on a match with no account, mail a confirmation code.
 
-    Returns the id of the code to bind to the flow, or None. The caller shows the same page
-    either way.
+    Returns what the flow keeps (the code to bind to it and, on a match, the person a resend
+    goes to; both empty on a mismatch). The caller shows the same page either way.
     """
     ip = client_ip(request)
     if ip_is_throttled(ip):
@@ -160,8 +191,13 @@ def registration_submit_details(*, details: Details, request: HttpRequest) -> in
             request=request,
             huid=details.huid,
         )
-        return None
+        return Submitted()
+    return Submitted(code_id=_answer_match(person=person, request=request), person_id=person.pk)
 
+
+def _answer_match(*, person: Person, request: HttpRequest) -> int | None:
+    """What a match gets, on a submission or a resend: a code, or a notice naming the account
+    that exists, each under its caps. Returns the id of the code that works, or None."""
     account = getattr(person, "account", None)
     if account is not None:
         notices = AuditEvent.objects.filter(
@@ -236,6 +272,68 @@ def _send_code(*, person: Person, request: HttpRequest) -> int | None:
     )
     audit_record(event="registration.code_sent", request=request, huid=person.huid)
     return record.pk
+
+
+def resend_retry_at(sent_at: tuple[float, ...] | list[float]) -> datetime | None:
+    """When a flow that sent at ``sent_at`` may ask for another code, or None if it may now.
+
+    The same numbers as the per-person caps (``REGISTRATION_CODES_PER_HOUR`` and ``_PER_DAY``),
+    counted over the flow's own sends, matched or not.
+    """
+    now = timezone.now()
+    times = sorted(datetime.fromtimestamp(t, tz=now.tzinfo) for t in sent_at)
+    waits = []
+    for window, cap in (
+        (HOUR, app_settings.REGISTRATION_CODES_PER_HOUR),
+        (DAY, app_settings.REGISTRATION_CODES_PER_DAY),
+    ):
+        recent = [t for t in times if t > now - window]
+        if len(recent) >= cap:
+            # The send that leaves the window first frees a place in it.
+            waits.append(recent[len(recent) - cap] + window)
+    return max(waits) if waits else None
+
+
+def registration_resend_code(
+    *,
+    person_id: int | None,
+    code_id: int | None,
+    sent_at: tuple[float, ...] | list[float],
+    request: HttpRequest,
+) -> Resent:
+    """ "Send a new code" on the code page: the same send as a submission, to the same person.
+
+    ``person_id`` is the flow's match (None on a mismatch), ``code_id`` the code the flow holds
+    and ``sent_at`` its record of sends. Past the flow's caps nothing is sent and the answer
+    says when another may be asked for; a mismatch gets exactly the answer a match would, since
+    the decision reads only the flow's own sends. A match then goes through the per-person and
+    per-address caps of ``registration_submit_details`` (``_answer_match``): past those nothing
+    more is sent and the newest code mailed stays the one that works. A new code ends the old
+    one and brings no new tries (``person_code_failures`` counts across codes).
+    """
+    now = timezone.now()
+    day_ago = (now - DAY).timestamp()
+    kept = tuple(t for t in sent_at if t > day_ago)
+    retry_at = resend_retry_at(kept)
+    if retry_at is not None:
+        audit_record(
+            event="registration.resend_refused", outcome=AuditEvent.Outcome.FAILURE, request=request
+        )
+        return Resent(code_id=code_id, sent_at=kept, retry_at=retry_at)
+    kept = (*kept, now.timestamp())
+    person = (
+        Person.objects.filter(pk=person_id, is_active=True).select_related("account").first()
+        if person_id is not None
+        else None
+    )
+    if person is None:
+        audit_record(
+            event="registration.resend_mismatch",
+            outcome=AuditEvent.Outcome.FAILURE,
+            request=request,
+        )
+        return Resent(code_id=None, sent_at=kept)
+    return Resent(code_id=_answer_match(person=person, request=request), sent_at=kept)
 
 
 def registration_verify_code(
