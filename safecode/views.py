@@ -47,6 +47,8 @@ from safecode.services import (
     safecode_skip,
 )
 
+NEXT_SESSION_KEY = "safecode:next"
+
 
 def _next_target(request, default: str = "home") -> str:
     target = request.POST.get("next") or request.GET.get("next")
@@ -69,6 +71,9 @@ def prompt(request):
         mark_prompt_skipped(request)
         return redirect(_next_target(request))
     next_url = request.GET.get("next", "")
+    if is_safe_next(request, next_url):
+        # Where the person was going: once the first contact is confirmed, they go on there.
+        request.session[NEXT_SESSION_KEY] = next_url
     return render(
         request,
         "safecode/prompt.html",
@@ -163,7 +168,8 @@ def verify(request, pk: int):
                     waiting = channel_list_pending(request.user).first()
                     if waiting is not None:
                         return redirect("safecode:verify", pk=waiting.pk)
-                    return redirect("safecode:manage")
+                    after = request.session.pop(NEXT_SESSION_KEY, "")
+                    return redirect(after if is_safe_next(request, after) else "safecode:manage")
                 form.add_error("code", result.message)
     return _render_verify(request, channel=channel, form=form, status=status)
 

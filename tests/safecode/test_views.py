@@ -375,3 +375,13 @@ def test_a_refused_resend_says_so_and_the_right_code_still_confirms(
     assert confirmed.status_code == HTTPStatus.FOUND
     channel.refresh_from_db()
     assert channel.status == Channel.Status.VERIFIED
+
+
+def test_after_the_prompt_the_first_confirmed_contact_leads_where_the_person_was_going(
+    signed_in, user, outbox, commit
+):
+    signed_in.get(reverse("safecode:prompt"), {"next": "/preferences/address/"})
+    register(signed_in, commit, phone="617-555-0123")
+    channel = Channel.objects.get()
+    done = confirm(signed_in, commit, channel.pk, latest_code(outbox, PHONE))
+    assert done.url == "/preferences/address/"
