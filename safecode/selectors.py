@@ -90,7 +90,8 @@ def safecode_send_throttle(
         blocks.append(SafeCodeThrottled(last + app_settings.RESEND_INTERVAL, "resend"))
 
     blocks += _window_block(
-        SafeCode.objects.filter(user=user, purpose=purpose),
+        # Codes, not copies: one code sent to every contact counts once here.
+        SafeCode.objects.filter(user=user, purpose=purpose).exclude(code_hash=""),
         limit=app_settings.CODES_PER_PURPOSE_PER_HOUR,
         window=_HOUR,
         now=now,

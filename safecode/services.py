@@ -10,10 +10,14 @@ Every function is keyword-only; ``request`` is optional and only feeds the audit
     (one of ``channel_list_verified(user)``; for ``Purpose.CHANNEL_VERIFY`` a pending one).
     The previous code of that purpose stops working. Raises ``SafeCodeLockedOut(until)``
     after too many wrong entries, ``SafeCodeThrottled(retry_after, reason)`` when a limit
-    applies (a minute between codes to one channel, five codes an hour per account, ten texts
-    a day per phone number), ``SafeCodeChannelUnusable`` for someone else's or an unverified
-    channel. The code is handed to the delivery service with ``secrets=[code]`` and the
-    code's expiry; it is never returned, logged or audited.
+    applies (a minute between codes to one channel, five codes an hour per purpose and ten
+    per channel, ten texts a day per phone number), ``SafeCodeChannelUnusable`` for
+    someone else's or an unverified channel. The code is handed to the delivery service
+    with ``secrets=[code]`` and the code's expiry; it is never returned, logged or audited.
+
+``safecode_issue_to_all(*, user, purpose, request=None, binding="") -> SafeCode``
+    The same for every verified channel of ``user`` at once: one code, sent to each channel
+    the limits allow, each destination counted by the throttles as a code sent there.
 
 ``safecode_verify(*, user, purpose, code, channel=None, request=None) -> bool``
     True exactly once for the right, unexpired code (the code is consumed). False for a
@@ -166,12 +170,10 @@ def safecode_issue(
     raise refusal
 
 
-def _issue(*, user, purpose: Purpose, channel: Channel, now, request, binding: str) -> SafeCode:
-    replaced = SafeCode.objects.filter(
-        user=user, purpose=purpose, used_at__isnull=True, invalidated_at__isnull=True
-    ).update(invalidated_at=now)
-    code = generate_code()
-    row = SafeCode(
+def _new_row(*, user, purpose: Purpose, channel: Channel, now, binding: str) -> SafeCode:
+    """An unsaved code row for ``channel``, with the copies of the destination the throttles
+    count."""
+    return SafeCode(
         user=user,
         purpose=purpose,
         channel=channel,
@@ -182,6 +184,18 @@ def _issue(*, user, purpose: Purpose, channel: Channel, now, request, binding: s
         expires_at=now + app_settings.CODE_TTL,
         binding_hash=_binding_hash(binding),
     )
+
+
+def _replace_open_codes(*, user, purpose: Purpose, now) -> int:
+    return SafeCode.objects.filter(
+        user=user, purpose=purpose, used_at__isnull=True, invalidated_at__isnull=True
+    ).update(invalidated_at=now)
+
+
+def _issue(*, user, purpose: Purpose, channel: Channel, now, request, binding: str) -> SafeCode:
+    replaced = _replace_open_codes(user=user, purpose=purpose, now=now)
+    code = generate_code()
+    row = _new_row(user=user, purpose=purpose, channel=channel, now=now, binding=binding)
     row.code_hash = hash_code(code, salt=_salt(row))
     row.save()
     _audit(
@@ -199,6 +213,118 @@ def _issue(*, user, purpose: Purpose, channel: Channel, now, request, binding: s
         "safecode.sent", Outcome.INFO, user=user, request=request, channel=channel, purpose=purpose
     )
     return row
+
+
+def safecode_issue_to_all(
+    *,
+    user,
+    purpose: str,
+    request: HttpRequest | None = None,
+    binding: str = "",
+) -> SafeCode:
+    """Issue one new code for ``purpose`` and send it to every verified channel of ``user``.
+
+    For the anonymous recovery flows, where the person may not remember which contact the
+    account holds: the same code goes to each, and works once, from any of them. Returns the
+    code's row.
+
+    One code is open per purpose, as ever: it is the row of the first channel that may be
+    sent a code (phone first), and ``safecode_check`` verifies it as any other. Every other
+    destination gets a delivery record, a row of the same purpose, channel and destination
+    that is never open (invalidated at issue, no hash, so it can never be entered). The
+    throttles count rows per channel, per number and country, and per purpose, so each
+    destination counts as one code sent there, exactly as if it had been asked for alone;
+    each channel is checked in turn, after the ones before it were counted, and a channel a
+    limit holds is skipped (and audited) while the others are sent the code.
+
+    Raises ``SafeCodeChannelUnusable`` when the account has no verified channel,
+    ``SafeCodeLockedOut(until)`` after too many wrong entries, and ``SafeCodeThrottled`` (the
+    limit that lifts first) when no channel may be sent a code; the previous code then keeps
+    working. A confirmation code goes only to the channel it confirms: ``CHANNEL_VERIFY`` is
+    refused with ``ValueError``.
+    """
+    purpose = Purpose(purpose)
+    if purpose == Purpose.CHANNEL_VERIFY:
+        raise ValueError("A confirmation code goes only to the channel it confirms.")
+    held: list[tuple[Channel, SafeCodeThrottled]] = []
+    locked = None
+    with transaction.atomic():
+        _lock_account(user)
+        channels = list(channel_list_verified(user))
+        if not channels:
+            raise SafeCodeChannelUnusable()
+        now = timezone.now()
+        locked = safecode_locked_until(user=user, purpose=purpose, now=now)
+        rows: list[SafeCode] = []
+        code, replaced = "", 0
+        if locked is None:
+            for channel in channels:
+                throttle = safecode_send_throttle(
+                    user=user, purpose=purpose, channel=channel, now=now
+                )
+                if throttle is not None:
+                    held.append((channel, throttle))
+                    continue
+                row = _new_row(
+                    user=user, purpose=purpose, channel=channel, now=now, binding=binding
+                )
+                if not rows:
+                    replaced = _replace_open_codes(user=user, purpose=purpose, now=now)
+                    code = generate_code()
+                    row.code_hash = hash_code(code, salt=_salt(row))
+                else:
+                    row.invalidated_at = now  # a delivery record: never open, never entered
+                row.save()
+                rows.append(row)
+        if rows:
+            primary = rows[0]
+            _audit(
+                "safecode.issued",
+                Outcome.SUCCESS,
+                user=user,
+                request=request,
+                channel=primary.channel,
+                purpose=purpose,
+                replaced=replaced,
+                destinations=len(rows),
+                expires_at=primary.expires_at.isoformat(),
+            )
+            for row in rows:
+                _deliver_code(user=user, row=row, code=code)
+                _audit(
+                    "safecode.sent",
+                    Outcome.INFO,
+                    user=user,
+                    request=request,
+                    channel=row.channel,
+                    purpose=purpose,
+                )
+    # Outside the transaction, so that the audit survives a refusal.
+    if locked is not None:
+        _audit(
+            "safecode.throttled",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            purpose=purpose,
+            reason="locked_out",
+            retry_after=locked.isoformat(),
+        )
+        raise SafeCodeLockedOut(locked)
+    for channel, throttle in held:
+        _audit(
+            "safecode.throttled",
+            Outcome.FAILURE,
+            user=user,
+            request=request,
+            channel=channel,
+            purpose=purpose,
+            reason=throttle.reason,
+            retry_after=throttle.retry_after.isoformat(),
+        )
+    if not rows:
+        raise min((throttle for _, throttle in held), key=lambda t: t.retry_after)
+    return rows[0]
 
 
 def safecode_check(
@@ -718,6 +844,7 @@ __all__ = [
     "channel_verify",
     "safecode_check",
     "safecode_issue",
+    "safecode_issue_to_all",
     "safecode_skip",
     "safecode_verify",
 ]

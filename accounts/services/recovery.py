@@ -6,7 +6,8 @@ CAPTCHA, then a SafeCode, then a new password. The identity details are look-up 
 anything. Until it is proven, the pages answer the same way whether the account exists, the
 details match, it has SafeCode or not (the design of ``accounts.services.unlock``, whose module
 docstring gives it in full): nothing is looked up before the code is asked for, the channel
-choice is generic, and the only difference in work is one enqueued message, after the commit.
+choice is generic (every SafeCode contact by default), and the only difference in work is the
+messages enqueued, one a contact, after the commit.
 
 A reset sets the password, unlocks the account, ends every session, and is notified to the
 account email and every SafeCode channel. It never signs the person in by itself.
@@ -117,7 +118,8 @@ def recovery_needs_second_factor(user: User) -> bool:
 def recovery_send_code(
     *, details: RecoveryDetails, kind: str, binding: str, request: HttpRequest | None = None
 ) -> None:
-    """Send a reset code to the account's SafeCode ``kind`` when the details match.
+    """Send a reset code to the account's SafeCode ``kind`` (or every contact, for
+    ``ALL_CONTACTS``) when the details match.
 
     Answers nothing, whatever happened; the audit says why.
     """

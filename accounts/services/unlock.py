@@ -5,18 +5,21 @@ How the unlock pages avoid telling who exists (SECURITY.md, Enumeration)
 Until a code is proven, nothing the pages say depends on the account:
 
 1. Username and CAPTCHA. Nothing is looked up; the flow keeps what was typed.
-2. "Where should we send the code?" always offers a text message and an email, with no masked
-   number or address (those would reveal that the account exists and what it holds). The
-   service-desk explanation for departmental accounts and accounts without SafeCode is always
-   on the page.
-3. After "Send New Code" the answer is always "If this account is locked and has a SafeCode
-   <kind>, we sent a code to it". ``unlock_send_code`` sends only when the account exists, is
-   personal (or affiliate), active, locked and has a verified channel of that kind; otherwise
-   it audits why and returns the same nothing. The work differs by at most one enqueued
-   message, which leaves after the request's transaction commits, through Celery, and is not
-   observable in the response. SafeCode's own refusals (a minute between codes, five codes an
-   hour, a lockout after wrong codes) are swallowed for the same reason; the flow applies its
-   own limits, counted in the session, which behave the same for every username.
+2. "Where should we send the code?" always offers every SafeCode contact (the default), a
+   text message and an email, with no masked number or address (those would reveal that the
+   account exists and what it holds). The service-desk explanation for departmental accounts
+   and accounts without SafeCode is always on the page.
+3. After "Send a new code" the answer is always "If this account is locked and has SafeCode
+   contacts, we sent a code to them" (or "a SafeCode <kind> ... to it"). ``unlock_send_code``
+   sends only when the account exists, is personal (or affiliate), active, locked and has a
+   verified channel of that kind (any, for every contact); otherwise it audits why and returns
+   the same nothing. The work differs only by the messages enqueued (one a contact), which
+   leave after the request's transaction commits, through Celery, and are not observable in
+   the response. SafeCode's own refusals (a minute between codes, the hourly and daily caps,
+   a lockout after wrong codes) are swallowed for the same reason; the flow applies its own
+   limits, counted in the session, which behave the same for every username, and the send
+   and code pages always say them: codes are limited, and when this flow may ask again. They
+   never say what the account's own limits are.
 4. A wrong, expired or missing code, and a SafeCode lockout, all get one message. The flow
    allows ``RECOVERY_CODE_ATTEMPTS`` wrong codes, then starts again with a new CAPTCHA.
 
@@ -106,7 +109,8 @@ def _candidate(login: str) -> tuple[User | None, str]:
 def unlock_send_code(
     *, login: str, kind: str, binding: str, request: HttpRequest | None = None
 ) -> None:
-    """Send an unlock code to the account's SafeCode ``kind`` when it may have one.
+    """Send an unlock code to the account's SafeCode ``kind`` (or every contact, for
+    ``ALL_CONTACTS``) when it may have one.
 
     Answers nothing, whatever happened (see the module docstring); the audit says why.
     """

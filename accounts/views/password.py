@@ -45,6 +45,7 @@ from accounts.services.password_change import (
     password_apply,
     password_current_matches,
 )
+from accounts.services.quiet_codes import ALL_CONTACTS
 from accounts.services.recovery import (
     RecoveryDetails,
     password_reset,
@@ -55,6 +56,7 @@ from accounts.stages import ExpiredPasswordStage, PendingSignIn, signin_continue
 from accounts.views.unlock import (
     WRONG_CODE,
     ChannelKindForm,
+    code_limits,
     note_send,
     note_wrong_code,
     send_wait,
@@ -562,7 +564,7 @@ def password_forgot_send(request):
     flow = _forgot_flow(request)
     if flow.stage not in (STAGE_SEND, STAGE_CODE):
         return redirect("accounts:password_forgot")
-    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", "phone")})
+    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", ALL_CONTACTS)})
     if request.method == "POST" and form.is_valid():
         wait = send_wait(flow)
         if wait < 0:
@@ -576,7 +578,9 @@ def password_forgot_send(request):
             recovery_send_code(details=details, kind=kind, binding=flow.binding, request=request)
             note_send(flow, STAGE_CODE, kind=kind)
             return redirect("accounts:password_forgot_code")
-    return _forgot_page(request, "accounts/password_forgot_send.html", 2, form=form)
+    return _forgot_page(
+        request, "accounts/password_forgot_send.html", 2, form=form, limits=code_limits(flow)
+    )
 
 
 @login_not_required
@@ -601,7 +605,12 @@ def password_forgot_code(request):
             return _forgot_again()
         form.add_error("code", WRONG_CODE)
     return _forgot_page(
-        request, "accounts/password_forgot_code.html", 3, form=form, kind=flow.get("kind")
+        request,
+        "accounts/password_forgot_code.html",
+        3,
+        form=form,
+        kind=flow.get("kind"),
+        limits=code_limits(flow),
     )
 
 

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.app_settings import app_settings
 from accounts.captcha import PortalCaptchaField
+from accounts.services.quiet_codes import ALL_CONTACTS
 from accounts.services.unlock import unlock_send_code, unlock_with_code
 from portal.flows import SessionFlow
 from safecode.forms import CodeForm
@@ -46,15 +47,17 @@ class UnlockStartForm(forms.Form):
 
 class ChannelKindForm(forms.Form):
     """Where the code goes, named generically: no number or address is shown before the code
-    is proven."""
+    is proven. Every SafeCode contact by default, so that a person who does not remember which
+    one the account holds gets the code at the first try rather than after a minute's wait."""
 
     kind = forms.ChoiceField(
         label="Where should we send the code?",
         choices=[
+            (ALL_CONTACTS, "All my SafeCode contacts"),
             (Channel.Kind.PHONE, "Text message to my SafeCode mobile phone"),
             (Channel.Kind.EMAIL, "Email to my SafeCode email address"),
         ],
-        initial=Channel.Kind.PHONE,
+        initial=ALL_CONTACTS,
         widget=forms.RadioSelect,
         error_messages={
             "required": "Choose where the code goes.",
@@ -71,6 +74,17 @@ def send_wait(flow: SessionFlow) -> int:
     last = flow.get("last_send") or 0
     wait = last + app_settings.RECOVERY_RESEND_INTERVAL.total_seconds()
     return max(int(wait - timezone.now().timestamp() + 0.999), 0)
+
+
+def code_limits(flow: SessionFlow) -> dict:
+    """What the limits line of the send and code pages says: codes are limited, and when this
+    flow may ask for another. From the flow's own counters only, never from the account's
+    throttles, so that it reads alike for every username."""
+    return {
+        "wait": send_wait(flow),
+        "interval": int(app_settings.RECOVERY_RESEND_INTERVAL.total_seconds()),
+        "per_flow": app_settings.RECOVERY_SENDS_PER_FLOW,
+    }
 
 
 def note_send(flow: SessionFlow, stage: str, **data) -> None:
@@ -119,11 +133,12 @@ def unlock(request):
 @never_cache
 @require_http_methods(["GET", "POST"])
 def unlock_send(request):
-    """Step 2: choose a text message or an email, and send a new code."""
+    """Step 2: choose every SafeCode contact, a text message or an email, and send a new
+    code."""
     flow = _flow(request)
     if flow.stage not in (STAGE_SEND, STAGE_CODE):
         return redirect("accounts:unlock")
-    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", "phone")})
+    form = ChannelKindForm(request.POST or None, initial={"kind": flow.get("kind", ALL_CONTACTS)})
     if request.method == "POST" and form.is_valid():
         wait = send_wait(flow)
         if wait < 0:
@@ -138,7 +153,7 @@ def unlock_send(request):
             )
             note_send(flow, STAGE_CODE, kind=kind, attempts=flow.get("attempts", 0))
             return redirect("accounts:unlock_code")
-    return _page(request, "accounts/unlock_send.html", 2, form=form)
+    return _page(request, "accounts/unlock_send.html", 2, form=form, limits=code_limits(flow))
 
 
 @login_not_required
@@ -164,4 +179,11 @@ def unlock_code(request):
         if note_wrong_code(flow, STAGE_CODE):
             return _start_again()
         form.add_error("code", WRONG_CODE)
-    return _page(request, "accounts/unlock_code.html", 3, form=form, kind=flow.get("kind"))
+    return _page(
+        request,
+        "accounts/unlock_code.html",
+        3,
+        form=form,
+        kind=flow.get("kind"),
+        limits=code_limits(flow),
+    )
