@@ -155,18 +155,7 @@ def safecode_issue(
                 binding=binding,
             )
     # Outside the transaction, so that the audit survives the refusal.
-    _audit(
-        "safecode.throttled",
-        Outcome.FAILURE,
-        user=user,
-        request=request,
-        channel=channel,
-        purpose=purpose,
-        reason="locked_out" if isinstance(refusal, SafeCodeLockedOut) else refusal.reason,
-        retry_after=(
-            refusal.until if isinstance(refusal, SafeCodeLockedOut) else refusal.retry_after
-        ).isoformat(),
-    )
+    _audit_refusal(refusal, user=user, request=request, purpose=purpose, channel=channel)
     raise refusal
 
 
@@ -301,27 +290,11 @@ def safecode_issue_to_all(
                 )
     # Outside the transaction, so that the audit survives a refusal.
     if locked is not None:
-        _audit(
-            "safecode.throttled",
-            Outcome.FAILURE,
-            user=user,
-            request=request,
-            purpose=purpose,
-            reason="locked_out",
-            retry_after=locked.isoformat(),
-        )
-        raise SafeCodeLockedOut(locked)
+        refusal = SafeCodeLockedOut(locked)
+        _audit_refusal(refusal, user=user, request=request, purpose=purpose)
+        raise refusal
     for channel, throttle in held:
-        _audit(
-            "safecode.throttled",
-            Outcome.FAILURE,
-            user=user,
-            request=request,
-            channel=channel,
-            purpose=purpose,
-            reason=throttle.reason,
-            retry_after=throttle.retry_after.isoformat(),
-        )
+        _audit_refusal(throttle, user=user, request=request, purpose=purpose, channel=channel)
     if not rows:
         raise min((throttle for _, throttle in held), key=lambda t: t.retry_after)
     return rows[0]
@@ -823,6 +796,23 @@ def _notify_change(*, user, action: str, old: Channel | None, new: Channel | Non
                 purpose="safecode.channel_notice",
                 user=user,
             )
+
+
+def _audit_refusal(
+    refusal: SafeCodeError, *, user, request, purpose, channel: Channel | None = None
+) -> None:
+    """Audit a code that was not sent: locked out by wrong codes, or held by a limit."""
+    locked_out = isinstance(refusal, SafeCodeLockedOut)
+    _audit(
+        "safecode.throttled",
+        Outcome.FAILURE,
+        user=user,
+        request=request,
+        channel=channel,
+        purpose=purpose,
+        reason="locked_out" if locked_out else refusal.reason,
+        retry_after=(refusal.until if locked_out else refusal.retry_after).isoformat(),
+    )
 
 
 def _audit(
