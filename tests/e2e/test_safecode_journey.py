@@ -69,6 +69,12 @@ def test_skip_twice_then_register_a_phone_and_an_email(page, dev_outbox):
     page.get_by_label("6-digit code").fill(read_latest_code(page, EMAIL))
     page.get_by_role("button", name="Confirm").click()
 
+    # Both confirmed, the person goes on where the sign-in was taking them (Home).
+    expect(
+        page.get_by_text("Your SafeCode personal email s***@gmail.com is confirmed.")
+    ).to_be_visible()
+    assert "/safecode/" not in page.url
+    page.goto("/safecode/")
     expect_heading(page, "SafeCode")
     current = page.locator("section", has=page.get_by_role("heading", name="Where your codes go"))
     expect(current.get_by_text("***-***-0123", exact=True)).to_be_visible()
