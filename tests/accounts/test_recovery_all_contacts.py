@@ -25,6 +25,7 @@ from accounts.models import User
 from safecode.errors import SafeCodeThrottled
 from safecode.models import Channel, Purpose, SafeCode
 from safecode.services import safecode_issue, safecode_issue_to_all, safecode_verify
+from tests.accounts.test_unlock import code_sent_to, lock
 from tests.factories import UserFactory
 from tests.helpers import captcha_answer, page_text
 
@@ -57,16 +58,6 @@ def with_both_contacts(user, phone: str = PHONE, email: str = EMAIL):
     verified(user, Channel.Kind.PHONE, phone)
     verified(user, Channel.Kind.EMAIL, email)
     return user
-
-
-def lock(user) -> None:
-    User.objects.filter(pk=user.pk).update(failed_login_count=10, locked_at=timezone.now())
-
-
-def code_sent_to(outbox, recipient: str) -> str:
-    bodies = [m.body for m in outbox if m.recipient == recipient]
-    assert bodies, f"nothing was sent to {recipient}"
-    return re.search(r"\b(\d{6})\b", bodies[-1]).group(1)
 
 
 def checked_choice(page) -> str:
