@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 
+from accounts.app_settings import app_settings
 from accounts.normalize import name_key, username_key
 
 huid_validator = RegexValidator(r"^\d{8}\Z", "A Harvard ID is exactly 8 digits.")
@@ -92,14 +94,6 @@ class Person(models.Model):
     def full_name(self) -> str:
         return f"{self.first_name} {self.last_name}"
 
-    @property
-    def can_sponsor(self) -> bool:
-        return (
-            self.is_active
-            and self.full_time
-            and self.affiliation in (Affiliation.FACULTY, Affiliation.STAFF)
-        )
-
     def refresh_keys(self) -> None:
         """Recompute the normalised search keys (bulk writes must call this themselves)."""
         self.first_name_key = name_key(self.first_name)
@@ -171,7 +165,27 @@ class User(AbstractUser):
 
     @property
     def is_locked(self) -> bool:
-        return self.locked_at is not None
+        """Whether the lock is in force now: set, and not past the automatic unlock.
+
+        The one definition of "locked" that sign-in, unlock and the console share. With
+        ``ACCOUNTS_LOCKOUT_AUTO_UNLOCK_MINUTES`` set, a lock that has run its course no longer
+        counts, even before sign-in clears it from the row.
+        """
+        if self.locked_at is None:
+            return False
+        window = app_settings.LOCKOUT_AUTO_UNLOCK
+        return window is None or self.locked_at + window > timezone.now()
+
+    @property
+    def notice_email(self) -> str:
+        """Where notices about the account go: its contact email, else the directory's.
+
+        An account made from the directory may have no contact email of its own; the
+        person's institutional mailbox then stands in, so a notice is never silently lost.
+        """
+        if self.email:
+            return self.email
+        return self.person.email if self.person_id else ""
 
     @property
     def may_sign_in(self) -> bool:

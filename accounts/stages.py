@@ -108,13 +108,11 @@ class PendingSignIn:
     @property
     def user(self) -> User | None:
         """The account waiting to sign in, while the deadline holds and it still may."""
-        from accounts.services.unlock import lock_in_force
-
         state = self.state
         if state is None:
             return None
         user = User.objects.select_related("person").filter(pk=state["user_id"]).first()
-        if user is None or not user.may_sign_in or lock_in_force(user):
+        if user is None or not user.may_sign_in or user.is_locked:
             return None
         return user
 

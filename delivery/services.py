@@ -89,11 +89,7 @@ def email_enqueue(
     as typed. The institution's names and service-desk contacts are in the context, as on
     every page.
     """
-    full_context = {
-        **institution_context(None),
-        "site_url": settings.PORTAL_URL,
-        **context,
-    }
+    full_context = _text_context(context)
     subject = _render_text(f"{template}_subject.txt", full_context)
     subject = " ".join(subject.split())
     body = _render_text(f"{template}_body.txt", full_context)
@@ -107,6 +103,42 @@ def email_enqueue(
         user=user,
         expires_at=expires_at,
     )
+
+
+def sms_enqueue(
+    *,
+    recipient: str,
+    template: str,
+    context: dict[str, Any],
+    purpose: str,
+    user=None,
+    secrets: Sequence[str] = (),
+    expires_at: datetime | None = None,
+) -> Message:
+    """Render ``<template>.txt`` and enqueue it as a text message.
+
+    The text message's counterpart of ``email_enqueue``: the wording lives in a template
+    beside the email's, rendered with the same context and without autoescaping, and the
+    surrounding whitespace (a template's final newline) is trimmed, since a text message
+    is billed by the character.
+    """
+    full_context = _text_context(context)
+    body = _render_text(f"{template}.txt", full_context).strip()
+    return message_enqueue(
+        channel=Message.Channel.SMS,
+        recipient=recipient,
+        body=body,
+        purpose=purpose,
+        secrets=secrets,
+        user=user,
+        expires_at=expires_at,
+    )
+
+
+def _text_context(context: dict[str, Any]) -> dict[str, Any]:
+    """What every email and text message may say: the institution's names and service-desk
+    contacts, and the portal's address, as on every page."""
+    return {**institution_context(None), "site_url": settings.PORTAL_URL, **context}
 
 
 def _render_text(name: str, context: dict[str, Any]) -> str:

@@ -85,10 +85,6 @@ class Channel(models.Model):
             mask_phone(self.address) if self.kind == self.Kind.PHONE else mask_email(self.address)
         )
 
-    @property
-    def is_verified(self) -> bool:
-        return self.status == self.Status.VERIFIED
-
 
 class SafeCode(models.Model):
     """One issued code, stored only as a keyed hash.

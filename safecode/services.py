@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import enum
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -60,9 +59,12 @@ from django.utils.crypto import constant_time_compare
 from django.utils.formats import date_format
 
 from accounts.app_settings import app_settings as accounts_settings
+from accounts.services.notices import Reach, notice_send
 from accounts.services.recent_proof import recent_proof_require
 from audit.models import AuditEvent
 from audit.services import audit_record
+from delivery.services import email_enqueue, sms_enqueue
+from portal.single_use import single_use_consume
 from safecode.addresses import (
     check_phone_country,
     email_domain,
@@ -127,7 +129,7 @@ def safecode_issue(
 ) -> SafeCode:
     """Issue a new code for ``purpose`` and hand it to the delivery service for ``channel``.
 
-    ``binding`` names the flow that asks for the code (``portal.flows.SessionFlow.binding``):
+    ``binding`` names the flow that asks for the code (``portal.flows.FlowRun.binding``):
     the code is then accepted only with the same binding, so a code asked for in one browser
     session cannot finish another session's flow.
 
@@ -359,13 +361,12 @@ def safecode_check(
         return CheckResult.EXPIRED
 
     if code_matches(typed, row.code_hash, salt=_salt(row)):
-        consumed = SafeCode.objects.filter(
+        consumed = single_use_consume(
+            SafeCode.objects.filter(invalidated_at__isnull=True),
             pk=row.pk,
-            used_at__isnull=True,
-            invalidated_at__isnull=True,
-            expires_at__gt=now,
-            failed_attempts__lt=app_settings.MAX_ATTEMPTS_PER_CODE,
-        ).update(used_at=now)
+            now=now,
+            attempt_limit=app_settings.MAX_ATTEMPTS_PER_CODE,
+        )
         if consumed:
             WrongEntry.objects.filter(user=user, purpose=purpose).delete()
             _audit(
@@ -704,98 +705,44 @@ def _send_verification_quietly(*, user, channel: Channel, request) -> SafeCode |
 
 
 def _deliver_code(*, user, row: SafeCode, code: str) -> None:
-    from delivery.models import Message
-    from delivery.services import email_enqueue, message_enqueue
-
     minutes = max(int(app_settings.CODE_TTL.total_seconds() // 60), 1)
-    purpose = f"safecode.{row.purpose}"
-    if row.channel_kind == Channel.Kind.PHONE:
-        body = (
-            f"Your {settings.INSTITUTION_SHORT_NAME} SafeCode is {code}. It expires in "
-            f"{minutes} minutes. If you did not ask for it, call {settings.SERVICE_DESK_PHONE}."
-        )
-        message_enqueue(
-            channel=Message.Channel.SMS,
-            recipient=row.destination,
-            body=body,
-            purpose=purpose,
-            secrets=[code],
-            user=user,
-            expires_at=row.expires_at,
-        )
-    else:
-        email_enqueue(
-            recipient=row.destination,
-            template="safecode/email/code",
-            context={
-                "code": code,
-                "minutes": minutes,
-                "purpose": Purpose(row.purpose).label,
-            },
-            purpose=purpose,
-            user=user,
-            secrets=[code],
-            expires_at=row.expires_at,
-        )
-
-
-def _account_email(user) -> str:
-    if user.email:
-        return user.email
-    person = getattr(user, "person", None) if user.person_id else None
-    return person.email if person is not None else ""
+    enqueue = sms_enqueue if row.channel_kind == Channel.Kind.PHONE else email_enqueue
+    folder = "sms" if row.channel_kind == Channel.Kind.PHONE else "email"
+    enqueue(
+        recipient=row.destination,
+        template=f"safecode/{folder}/code",
+        context={"code": code, "minutes": minutes, "purpose": Purpose(row.purpose).label},
+        purpose=f"safecode.{row.purpose}",
+        user=user,
+        secrets=[code],
+        expires_at=row.expires_at,
+    )
 
 
 def _notify_change(*, user, action: str, old: Channel | None, new: Channel | None, now) -> None:
-    """Tell the replaced or removed channel, every other channel in force and the account
-    email, with a "this was not me" link (emails) or the service desk's phone (texts)."""
-    from accounts.services.not_me import not_me_url
-    from delivery.models import Message
-    from delivery.services import email_enqueue, message_enqueue
-
+    """Tell the replaced or removed channel, every other channel in force and the account's
+    notice address, with a "this was not me" link (emails) or the service desk's phone
+    (texts)."""
     kind = (new or old).get_kind_display().lower()
-    context = {
-        "action": action,
-        "kind": kind,
-        "old": old.masked if old else "",
-        "new": new.masked if new else "",
-        "when": date_format(timezone.localtime(now), "DATETIME_FORMAT"),
-        "username": user.get_username(),
-        "report_url": not_me_url(user=user, change=f"SafeCode {kind} {action}"),
-    }
-    recipients: list[tuple[str, str]] = []
-    if old is not None:
-        recipients.append((old.kind, old.address))
-    others = Channel.objects.filter(user=user, status=Channel.Status.VERIFIED)
-    if new is not None:
-        others = others.exclude(pk=new.pk)
-    for other in others:
-        if not any(other.address.lower() == a.lower() for _, a in recipients):
-            recipients.append((other.kind, other.address))
-    account_email = _account_email(user)
-    if account_email and not any(account_email.lower() == a.lower() for _, a in recipients):
-        recipients.append((Channel.Kind.EMAIL, account_email))
-    for kind_, address in recipients:
-        if kind_ == Channel.Kind.PHONE:
-            message_enqueue(
-                channel=Message.Channel.SMS,
-                recipient=address,
-                body=(
-                    f"{settings.INSTITUTION_SHORT_NAME}: the SafeCode {kind} on your account was "
-                    f"{'removed' if action == 'removed' else 'changed'}. If this was not you, "
-                    f"call {settings.SERVICE_DESK_PHONE}."
-                ),
-                purpose="safecode.channel_notice",
-                user=user,
-            )
-        else:
-            email_enqueue(
-                recipient=address,
-                template="safecode/email/channel_changed",
-                context=context,
-                purpose="safecode.channel_notice",
-                user=user,
-            )
+    notice_send(
+        user=user,
+        name="safecode/channel_changed",
+        purpose="safecode.channel_notice",
+        reach=Reach(
+            first=((old.kind, old.address),) if old is not None else (),
+            safecode=frozenset(Channel.Kind.values),
+            skip_channel=new.pk if new is not None else None,
+        ),
+        context={
+            "action": action,
+            "kind": kind,
+            "old": old.masked if old else "",
+            "new": new.masked if new else "",
+            "when": date_format(timezone.localtime(now), "DATETIME_FORMAT"),
+            "username": user.get_username(),
+        },
+        report_change=f"SafeCode {kind} {action}",
+    )
 
 
 def _audit_refusal(

@@ -24,7 +24,7 @@ from django.utils.formats import date_format
 
 from accounts.app_settings import app_settings
 from accounts.models import User
-from accounts.services.password_change import account_email
+from accounts.services.notices import notice_send
 from audit.models import AuditEvent
 from audit.services import audit_record
 
@@ -106,7 +106,7 @@ def _remind(*, pk: int, now: datetime) -> int:
             .filter(pk=pk)
             .first()
         )
-        if user is None or not account_email(user):
+        if user is None or not user.notice_email:
             return 0
         expires = password_expires_at(user)
         due = reminder_due(expires, now=now) if expires else None
@@ -121,17 +121,12 @@ def _remind(*, pk: int, now: datetime) -> int:
         if already:
             return 0
         audit_record(event=REMINDER_EVENT, subject=user, days=due, expires_at=expires.isoformat())
-        from delivery.services import email_enqueue
-
-        email_enqueue(
-            recipient=account_email(user),
-            template="accounts/email/password_expiry_reminder",
+        notice_send(
+            user=user,
+            name="accounts/password_expiry_reminder",
             context={
-                "user": user,
                 "days": due,
                 "expires": date_format(timezone.localtime(expires), "DATETIME_FORMAT"),
             },
-            purpose="password_expiry_reminder",
-            user=user,
         )
     return 1

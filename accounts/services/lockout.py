@@ -39,8 +39,8 @@ def account_lock(
         threshold=when_count_reaches,
     )
     from accounts.services.alerts import alert_if_under_attack
-    from accounts.services.notices import notify_account_locked
+    from accounts.services.notices import Reach, notice_send
 
-    notify_account_locked(user=user)
+    notice_send(user=user, name="accounts/account_locked", reach=Reach.ACCOUNT_AND_SAFECODE_EMAILS)
     alert_if_under_attack()
     return True

@@ -15,14 +15,12 @@ of an expired password (all call ``password_apply`` once a SafeCode is proven). 
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.normalize import password_text
+from accounts.services.notices import Reach, notice_send
 from accounts.services.passwords import password_set
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -78,7 +76,7 @@ def password_apply(
             how=how,
         )
         remembered_browsers_forget(user=user)
-        notify_password_changed(user=user, how=how, unlocked=unlocked)
+        _notify_password_changed(user=user, how=how, unlocked=unlocked)
 
 
 def remembered_browsers_forget(*, user: User) -> int:
@@ -94,57 +92,6 @@ def remembered_browsers_forget(*, user: User) -> int:
 
 # Notices ----------------------------------------------------------------------------------------
 
-
-def account_email(user: User) -> str:
-    """Where account notices go: the account's contact email, else the directory's."""
-    if user.email:
-        return user.email
-    person = user.person if user.person_id else None
-    return person.email if person is not None else ""
-
-
-def notify_account_and_channels(
-    *, user: User, template: str, purpose: str, sms: str, context: dict | None = None
-) -> int:
-    """Email the account address and every verified SafeCode email; text every SafeCode phone.
-
-    Each address gets one message, however many roles it has. Returns how many were enqueued
-    (in the caller's transaction: they leave once it commits).
-    """
-    from delivery.models import Message
-    from delivery.services import email_enqueue, message_enqueue
-    from safecode.models import Channel
-    from safecode.selectors import channel_list_verified
-
-    context = {
-        "user": user,
-        "when": date_format(timezone.localtime(), "DATETIME_FORMAT"),
-        **(context or {}),
-    }
-    emails: list[str] = []
-    phones: list[str] = []
-    if account_email(user):
-        emails.append(account_email(user))
-    for channel in channel_list_verified(user):
-        target = phones if channel.kind == Channel.Kind.PHONE else emails
-        if not any(channel.address.lower() == known.lower() for known in target):
-            target.append(channel.address)
-    for address in emails:
-        email_enqueue(
-            recipient=address, template=template, context=context, purpose=purpose, user=user
-        )
-    for number in phones:
-        message_enqueue(
-            channel=Message.Channel.SMS,
-            recipient=number,
-            body=f"{settings.INSTITUTION_SHORT_NAME}: {sms} If this was not you, call "
-            f"{settings.SERVICE_DESK_PHONE}.",
-            purpose=purpose,
-            user=user,
-        )
-    return len(emails) + len(phones)
-
-
 _HOW_TEXT = {
     "change": "Your password was changed.",
     "reset": "Your password was reset with the forgotten-password page.",
@@ -154,13 +101,11 @@ _HOW_TEXT = {
 }
 
 
-def notify_password_changed(*, user: User, how: str, unlocked: bool = False) -> int:
-    sms = f"the password of your account {user.username} was changed"
-    return notify_account_and_channels(
+def _notify_password_changed(*, user: User, how: str, unlocked: bool) -> int:
+    return notice_send(
         user=user,
-        template="accounts/email/password_changed",
-        purpose="password_changed",
-        sms=sms + (" and the account unlocked." if unlocked else "."),
+        name="accounts/password_changed",
+        reach=Reach.ACCOUNT_AND_SAFECODE,
         context={
             "how": how,
             "how_text": _HOW_TEXT.get(how, _HOW_TEXT["change"]),

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from accounts.app_settings import app_settings
 from accounts.models import Address, DirectoryChangeRequest, EmailToken, Person, User
-from accounts.services.not_me import not_me_url
+from accounts.services.notices import EMAIL, Reach, notice_send
 from accounts.services.recent_proof import recent_proof_require
 from accounts.services.registration import TOKEN_SALT, email_token_consume
 from audit.models import AuditEvent
@@ -104,7 +104,8 @@ def email_change_confirm(*, user: User, token: str, request: HttpRequest | None 
             if record is not None:
                 transaction.set_rollback(True)
             return False
-        old = user.email
+        # The mailbox notices went to until now is told, with every SafeCode email, each once.
+        old = user.notice_email
         user.email = record.email
         user.save(update_fields=["email"])
         audit_record(
@@ -113,21 +114,12 @@ def email_change_confirm(*, user: User, token: str, request: HttpRequest | None 
             subject=user,
             request=request,
         )
-        # The old address and every SafeCode email are told, each once.
-        from safecode.models import Channel
-        from safecode.selectors import channel_list_verified
-
-        told = [old] if old else []
-        for channel in channel_list_verified(user).filter(kind=Channel.Kind.EMAIL):
-            if not any(channel.address.lower() == known.lower() for known in told):
-                told.append(channel.address)
-        report_url = not_me_url(user=user, change="contact email changed")
-        for address in told:
-            email_enqueue(
-                recipient=address,
-                template="accounts/email/email_changed_notice",
-                context={"user": user, "report_url": report_url},
-                purpose="email_changed_notice",
-                user=user,
-            )
+        notice_send(
+            user=user,
+            name="accounts/email_changed_notice",
+            reach=Reach(
+                first=((EMAIL, old),) if old else (), account=False, safecode=frozenset({EMAIL})
+            ),
+            report_change="contact email changed",
+        )
     return True

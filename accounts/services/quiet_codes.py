@@ -1,4 +1,5 @@
-"""The "send a code quietly" step that unlock and forgotten password share."""
+"""The quiet send and verify that unlock and forgotten password share: each answers the same
+whatever the account, and the audit trail says what happened."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from audit.services import audit_record
 from safecode.errors import SafeCodeError
 from safecode.models import Channel
 from safecode.selectors import channel_list_verified
-from safecode.services import safecode_issue, safecode_issue_to_all
+from safecode.services import safecode_issue, safecode_issue_to_all, safecode_verify
 
 # The choice that sends one code to every verified SafeCode contact of the account: the
 # default of the anonymous flows, where the person may not know which contact the account
@@ -64,3 +65,30 @@ def send_code_quietly(
             )
     except SafeCodeError:
         return  # SafeCode audited the refusal; the page answers the same.
+
+
+def verify_code_quietly(
+    *,
+    user: User | None,
+    reason: str,
+    code: str,
+    purpose: str,
+    event: str,
+    binding: str,
+    request: HttpRequest | None = None,
+) -> bool:
+    """Whether ``code`` is ``user``'s newest ``purpose`` code, asked for by the same flow
+    (``binding``). False for every failure alike: no account (``event`` is audited with
+    ``reason``), a wrong, used or expired code, or a SafeCode lockout (SafeCode audits those).
+    """
+    if user is None:
+        audit_record(
+            event=event, outcome=AuditEvent.Outcome.FAILURE, request=request, reason=reason
+        )
+        return False
+    try:
+        return safecode_verify(
+            user=user, purpose=purpose, code=code, request=request, binding=binding
+        )
+    except SafeCodeError:
+        return False

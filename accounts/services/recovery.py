@@ -27,13 +27,10 @@ from accounts.models import User
 from accounts.normalize import name_key
 from accounts.selectors import find_user_by_login
 from accounts.services.password_change import password_apply
-from accounts.services.quiet_codes import send_code_quietly
+from accounts.services.quiet_codes import send_code_quietly, verify_code_quietly
 from accounts.services.unlock import account_unlock
-from audit.models import AuditEvent
 from audit.services import audit_record
-from safecode.errors import SafeCodeError
 from safecode.models import Purpose
-from safecode.services import safecode_verify
 
 
 @dataclass(frozen=True)
@@ -108,13 +105,6 @@ def recovery_candidate(details: RecoveryDetails) -> tuple[User | None, str]:
     return user, ""
 
 
-def recovery_needs_second_factor(user: User) -> bool:
-    """Whether a reset must also ask for a second factor or a service-desk bypass code
-    (SECURITY.md, Recovery). The twofactor app enrols no devices yet, so no account needs it;
-    when it does, answer from its devices and add the stage before the new password."""
-    return False
-
-
 def recovery_send_code(
     *, details: RecoveryDetails, kind: str, binding: str, request: HttpRequest | None = None
 ) -> None:
@@ -141,20 +131,15 @@ def recovery_verify_code(
     """The account whose newest reset code this is, asked for by the same flow
     (``binding``), or None for every failure alike."""
     user, reason = recovery_candidate(details)
-    if user is None:
-        audit_record(
-            event="password_reset.failed",
-            outcome=AuditEvent.Outcome.FAILURE,
-            request=request,
-            reason=reason,
-        )
-        return None
-    try:
-        proven = safecode_verify(
-            user=user, purpose=Purpose.PASSWORD_RESET, code=code, request=request, binding=binding
-        )
-    except SafeCodeError:
-        proven = False
+    proven = verify_code_quietly(
+        user=user,
+        reason=reason,
+        code=code,
+        purpose=Purpose.PASSWORD_RESET,
+        event="password_reset.failed",
+        binding=binding,
+        request=request,
+    )
     if proven:
         audit_record(event="password_reset.verified", subject=user, request=request)
     return user if proven else None

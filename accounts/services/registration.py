@@ -42,13 +42,15 @@ from accounts.models import (
     ssn_digest,
 )
 from accounts.normalize import name_key
-from accounts.services.notices import notify_existing_account
+from accounts.services.notices import Reach, notice_send
 from accounts.services.passwords import password_set
 from audit.models import AuditEvent
 from audit.services import audit_record
 from delivery.services import email_enqueue
 from portal.http import client_ip
+from portal.single_use import single_use_consume
 from safecode.codes import code_matches, generate_code, generate_token, hash_code, normalize_code
+from safecode.errors import SafeCodeInvalidFormat
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -64,8 +66,8 @@ class RegistrationBlocked(Exception):
     """Too many failed matches for one Harvard ID: registration for it is paused."""
 
 
-class InvalidCodeFormat(ValueError):
-    """What was typed is not a 6-digit code."""
+# How soon after an account is created the same "Create my account" may arrive again.
+REPEAT_WINDOW = timedelta(minutes=2)
 
 
 class UsernameTaken(Exception):
@@ -212,7 +214,12 @@ def _answer_match(*, person: Person, request: HttpRequest) -> int | None:
             event="registration.account_exists", subject=account, request=request, notified=notify
         )
         if notify:
-            notify_existing_account(user=account, email=person.email)
+            notice_send(
+                user=account,
+                name="accounts/account_exists",
+                reach=Reach.address(person.email),
+                purpose="registration_account_exists",
+            )
         return None
     if not person.email:
         audit_record(
@@ -342,11 +349,13 @@ def registration_verify_code(
     """Consume the flow's confirmation code. Returns the matched person, or None.
 
     The code is consumed by a conditional UPDATE, so two concurrent right answers cannot both
-    succeed; five wrong answers spend it.
+    succeed; five wrong answers spend it. Raises ``SafeCodeInvalidFormat`` (a ``ValueError``)
+    when ``code`` is not six digits: the confirmation code is typed like a SafeCode, and the
+    form says so first.
     """
     typed = normalize_code(code)
     if typed is None:
-        raise InvalidCodeFormat
+        raise SafeCodeInvalidFormat
     if code_id is None:
         audit_record(
             event="registration.code_failed", outcome=AuditEvent.Outcome.FAILURE, request=request
@@ -371,7 +380,12 @@ def registration_verify_code(
             event="registration.code_failed", outcome=AuditEvent.Outcome.FAILURE, request=request
         )
         return None
-    if not live.update(used_at=now):
+    if not single_use_consume(
+        RegistrationCode.objects,
+        pk=record.pk,
+        now=now,
+        attempt_limit=app_settings.REGISTRATION_CODE_MAX_FAILURES,
+    ):
         return None
     audit_record(
         event="registration.code_confirmed", outcome=AuditEvent.Outcome.SUCCESS, request=request
@@ -382,10 +396,19 @@ def registration_verify_code(
 def registration_create_account(
     *, person_id: int, username: str, password: str, request: HttpRequest
 ) -> User:
-    """Create the account of a confirmed person, with the institutional email on file."""
+    """Create the account of a confirmed person, with the institutional email on file.
+
+    The same form sent twice at once (a double click without the site's script) must not
+    leave the person signed out: the second request, which waits on the person's row, gets
+    the account the first just created when it names the same username and password, within
+    ``REPEAT_WINDOW``. Anything else about an existing account is refused.
+    """
     with transaction.atomic():
         person = Person.objects.select_for_update().get(pk=person_id, is_active=True)
-        if User.objects.filter(person=person).exists():
+        existing = User.objects.filter(person=person).first()
+        if existing is not None:
+            if _same_request_again(existing, username=username, password=password):
+                return existing
             raise UsernameTaken("This person already has an account.")
         try:
             with transaction.atomic():
@@ -406,14 +429,14 @@ def registration_create_account(
             subject=user,
             request=request,
         )
-        email_enqueue(
-            recipient=user.email,
-            template="accounts/email/welcome",
-            context={"user": user, "site_url": settings.PORTAL_URL},
-            purpose="welcome",
-            user=user,
-        )
+        notice_send(user=user, name="accounts/welcome")
     return user
+
+
+def _same_request_again(user: User, *, username: str, password: str) -> bool:
+    """Whether ``user`` was created moments ago by this very form: same name, same password."""
+    recent = user.date_joined >= timezone.now() - REPEAT_WINDOW
+    return recent and user.username == username and user.check_password(password)
 
 
 # Affiliates not in the directory ----------------------------------------------------------------
@@ -492,10 +515,7 @@ def email_token_consume(*, token: str, purpose: str) -> EmailToken | None:
     record = email_token_lookup(token=token, purpose=purpose)
     if record is None:
         return None
-    used = EmailToken.objects.filter(pk=record.pk, used_at__isnull=True).update(
-        used_at=timezone.now()
-    )
-    return record if used else None
+    return record if single_use_consume(EmailToken.objects, pk=record.pk) else None
 
 
 def affiliate_signup_complete(
@@ -549,14 +569,10 @@ def affiliate_decide(*, user: User, approve: bool, actor: User, reason: str, req
             request=request,
             reason=reason,
         )
-        email_enqueue(
-            recipient=user.email,
-            template="accounts/email/affiliate_approved"
-            if approve
-            else "accounts/email/affiliate_refused",
-            context={"user": user, "site_url": settings.PORTAL_URL},
-            purpose="affiliate_decision",
+        notice_send(
             user=user,
+            name="accounts/affiliate_approved" if approve else "accounts/affiliate_refused",
+            purpose="affiliate_decision",
         )
     return True
 

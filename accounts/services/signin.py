@@ -210,13 +210,18 @@ def _record_old_password(*, user: User, ip: str, key: str, request: HttpRequest 
 
 
 def _expire_lock_if_due(user: User) -> None:
-    window = app_settings.LOCKOUT_AUTO_UNLOCK
-    if window is None or user.locked_at is None:
+    """Clear from the row a lock that ``User.is_locked`` no longer counts (its automatic
+    unlock is due), so that the failure count starts again and the unlock is on the record.
+
+    The row is cleared only if it still holds the same lock, so a lock set again meanwhile
+    stays, and two sign-ins at once record the unlock once.
+    """
+    if user.locked_at is None or user.is_locked:
         return
-    if user.locked_at + window <= timezone.now():
-        User.objects.filter(pk=user.pk, locked_at=user.locked_at).update(
-            locked_at=None, failed_login_count=0
-        )
-        user.locked_at = None
-        user.failed_login_count = 0
+    cleared = User.objects.filter(pk=user.pk, locked_at=user.locked_at).update(
+        locked_at=None, failed_login_count=0
+    )
+    user.locked_at = None
+    user.failed_login_count = 0
+    if cleared:
         audit_record(event="account.unlocked", subject=user, how="automatic")

@@ -30,26 +30,14 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
-from accounts.app_settings import app_settings
 from accounts.models import User
 from accounts.selectors import find_user_by_login
-from accounts.services.password_change import notify_account_and_channels
-from accounts.services.quiet_codes import send_code_quietly
+from accounts.services.notices import Reach, notice_send
+from accounts.services.quiet_codes import send_code_quietly, verify_code_quietly
 from audit.models import AuditEvent
 from audit.services import audit_record
-from safecode.errors import SafeCodeError
 from safecode.models import Purpose
-from safecode.services import safecode_verify
-
-
-def lock_in_force(user: User) -> bool:
-    """Whether the account is locked now (an automatic unlock that is due counts as done)."""
-    if user.locked_at is None:
-        return False
-    window = app_settings.LOCKOUT_AUTO_UNLOCK
-    return window is None or user.locked_at + window > timezone.now()
 
 
 def self_unlock_allowed(user: User) -> bool:
@@ -84,11 +72,10 @@ def account_unlock(
                 how=how,
             )
             if notify:
-                notify_account_and_channels(
+                notice_send(
                     user=user,
-                    template="accounts/email/account_unlocked",
-                    purpose="account_unlocked",
-                    sms=f"your account {user.username} was unlocked.",
+                    name="accounts/account_unlocked",
+                    reach=Reach.ACCOUNT_AND_SAFECODE,
                     context={"how": how},
                 )
     return bool(was_locked)
@@ -99,7 +86,7 @@ def _candidate(login: str) -> tuple[User | None, str]:
     user = find_user_by_login(login or "")
     if user is None:
         return None, "unknown"
-    if not lock_in_force(user):
+    if not user.is_locked:
         return None, "not_locked"
     if not self_unlock_allowed(user):
         return None, "service_desk_only"
@@ -135,20 +122,15 @@ def unlock_with_code(
     Returns the unlocked account, or None for every kind of failure alike.
     """
     user, reason = _candidate(login)
-    if user is None:
-        audit_record(
-            event="unlock.failed",
-            outcome=AuditEvent.Outcome.FAILURE,
-            request=request,
-            reason=reason,
-        )
-        return None
-    try:
-        proven = safecode_verify(
-            user=user, purpose=Purpose.UNLOCK, code=code, request=request, binding=binding
-        )
-    except SafeCodeError:
-        proven = False
+    proven = verify_code_quietly(
+        user=user,
+        reason=reason,
+        code=code,
+        purpose=Purpose.UNLOCK,
+        event="unlock.failed",
+        binding=binding,
+        request=request,
+    )
     if not proven:
         return None
     account_unlock(user=user, how="safecode", request=request)

@@ -157,8 +157,6 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 # Number of reverse proxies in front of the portal whose X-Forwarded-For entries are trusted.
 # 0 (the default) means the client IP is REMOTE_ADDR and no header is believed.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
-# Keyed hashes (SSNs, codes, tokens) use this key; it defaults to SECRET_KEY-derived salts.
-HASH_KEY = None
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
