@@ -188,5 +188,16 @@ class AccountsSettings:
         """Wrong current passwords one change flow accepts before it starts again."""
         return _get("CURRENT_PASSWORD_ATTEMPTS", 3)
 
+    # After sign-in ---------------------------------------------------------------------------
+
+    @property
+    def SIGNED_IN_REQUIREMENTS(self) -> tuple[str, ...]:
+        """Dotted paths of the ``accounts.requirements.SignedInRequirement`` subclasses a
+        signed-in person must meet, in the order they are asked for. Each app that owns a step
+        names its own here, so accounts imports none of them."""
+        return tuple(
+            _get("SIGNED_IN_REQUIREMENTS", ("safecode.requirements.SafeCodeRegistration",))
+        )
+
 
 app_settings = AccountsSettings()

@@ -96,11 +96,5 @@ class SafeCodeSettings:
         """Times an account may skip the registration prompt before it must register."""
         return _get("MAX_SKIPS", 5)
 
-    @property
-    def PROMPT_EXEMPT_PREFIXES(self) -> tuple[str, ...]:
-        """Paths an unregistered, signed-in person reaches without the prompt (besides SafeCode,
-        sign-out and static files, which are always exempt)."""
-        return tuple(_get("PROMPT_EXEMPT_PREFIXES", ("/dev/", "/captcha/", "/healthz")))
-
 
 app_settings = SafeCodeSettings()

@@ -29,8 +29,8 @@ from safecode.errors import (
     SafeCodeThrottled,
 )
 from safecode.forms import ChannelForm, CodeForm
-from safecode.middleware import mark_prompt_skipped
 from safecode.models import Channel, Purpose
+from safecode.requirements import mark_prompt_skipped
 from safecode.selectors import (
     channel_list_pending,
     channel_list_verified,

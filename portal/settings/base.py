@@ -57,7 +57,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.sessions.SessionLifetimeMiddleware",
-    "safecode.middleware.SafeCodeRegistrationMiddleware",
+    "accounts.middleware.SignedInRequirementsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
 ]
@@ -105,6 +105,9 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
 AUTHENTICATION_BACKENDS = ["accounts.backends.DirectoryBackend"]
+# What a signed-in person must do before anything else, in this order (accounts.requirements):
+# until the first one not met is done, only its pages, help and sign-out are reachable.
+ACCOUNTS_SIGNED_IN_REQUIREMENTS = ["safecode.requirements.SafeCodeRegistration"]
 
 # Argon2id first with OWASP's parameters; PBKDF2 stays readable for imported hashes and is
 # upgraded on the next successful sign-in.
