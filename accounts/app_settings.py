@@ -131,8 +131,14 @@ class AccountsSettings:
 
     @property
     def FLOW_TIMEOUT(self) -> timedelta:
-        """How long a multi-step flow's state stays in the session."""
+        """How long a multi-step journey may sit idle before it starts again."""
         return timedelta(minutes=_get("FLOW_TIMEOUT_MINUTES", 30))
+
+    @property
+    def FLOW_LIFETIME(self) -> timedelta:
+        """How long a journey lasts from its first page, however busy: a code asked for and
+        tried again and again cannot keep one run alive for ever."""
+        return timedelta(minutes=_get("FLOW_LIFETIME_MINUTES", 120))
 
     # Passwords: expiry, reminders and the flows that change them ---------------------------
 

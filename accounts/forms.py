@@ -7,9 +7,14 @@ from datetime import date
 from django import forms
 from django.utils import timezone
 
+from accounts.captcha import PortalCaptchaField
 from accounts.normalize import digits
+from accounts.selectors import QUERY_MAX_LENGTH
+from accounts.services.quiet_codes import ALL_CONTACTS
+from accounts.services.recovery import RecoveryDetails
 from safecode.addresses import email_domain, is_affiliate_domain
 from safecode.forms import EmailAddressField
+from safecode.models import Channel
 
 # The oldest date of birth a person can type: older is a typing mistake, not a person.
 OLDEST_AGE_YEARS = 120
@@ -36,8 +41,6 @@ class LoginForm(forms.Form):
     def __init__(self, *args, captcha: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         if captcha:
-            from accounts.captcha import PortalCaptchaField
-
             self.fields["captcha"] = PortalCaptchaField()
 
     @property
@@ -145,28 +148,6 @@ class RegistrationDetailsForm(forms.Form):
         return data
 
 
-class CodeForm(forms.Form):
-    code = forms.CharField(
-        label="6-digit code",
-        max_length=32,
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autocapitalize": "none",
-            }
-        ),
-    )
-
-    def clean_code(self):
-        from safecode.codes import normalize_code
-
-        code = normalize_code(self.cleaned_data["code"])
-        if code is None:
-            raise forms.ValidationError("Enter the 6-digit code.")
-        return code
-
-
 class NewPasswordMixin(forms.Form):
     """Two password fields checked against the project's policy for a given (unsaved) user."""
 
@@ -245,6 +226,154 @@ class RegistrationAccountForm(NewPasswordMixin):
             first_name=self.person.first_name if self.person else "",
             last_name=self.person.last_name if self.person else "",
         )
+
+
+class CaptchaForm(forms.Form):
+    """The security check that opens the expired-password journey."""
+
+    captcha = PortalCaptchaField()
+
+
+class ChangeStartForm(CaptchaForm):
+    """The first page of a change: the current password first, then the CAPTCHA, so that a
+    person who does not know it learns so before a picture and a text message."""
+
+    field_order = ["current_password", "captcha"]
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class NewPasswordForm(NewPasswordMixin):
+    """The new password of a change, an expiry or a reset, checked against ``user``'s own
+    details and history."""
+
+    def __init__(self, *args, user, **kwargs):
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def policy_user(self):
+        return self.user
+
+
+class UnlockStartForm(forms.Form):
+    username = forms.CharField(
+        label="Username or Harvard ID",
+        max_length=150,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    captcha = PortalCaptchaField()
+
+    def subject(self) -> dict:
+        """What the journey keeps of this page: who to look up once a code is asked for."""
+        return {"login": self.cleaned_data["username"]}
+
+
+class ForgotPasswordForm(forms.Form):
+    login = forms.CharField(
+        label="Username, Harvard ID or email address",
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
+    last_name = forms.CharField(
+        label="Last name",
+        max_length=100,
+        widget=forms.TextInput(attrs={"autocomplete": "family-name"}),
+    )
+    huid = HarvardIdField(
+        label="Harvard ID",
+        required=False,
+        help_text="The first eight digits of the number on your Harvard ID badge.",
+    )
+    date_of_birth = DateOfBirthField(
+        required=False, help_text="Instead of the Harvard ID, if you do not have one."
+    )
+    captcha = PortalCaptchaField()
+
+    def clean(self):
+        data = super().clean()
+        complete = "huid" in data and "date_of_birth" in data
+        if complete and not data["huid"] and not data["date_of_birth"]:
+            self.add_error("huid", "Enter your Harvard ID, or your date of birth.")
+        return data
+
+    def subject(self) -> dict:
+        """What the journey keeps of this page: the details to match once a code is asked
+        for."""
+        data = self.cleaned_data
+        return RecoveryDetails(
+            login=data["login"],
+            last_name=data["last_name"],
+            huid=data["huid"],
+            date_of_birth=data["date_of_birth"],
+        ).as_session()
+
+
+class ChannelKindForm(forms.Form):
+    """Where an unlock or reset code goes, named generically: no number or address is shown
+    before the code is proven. Every SafeCode contact by default, so that a person who does
+    not remember which one the account holds gets the code at the first try rather than after
+    a minute's wait."""
+
+    kind = forms.ChoiceField(
+        label="Where should we send the code?",
+        choices=[
+            (ALL_CONTACTS, "All my SafeCode contacts"),
+            (Channel.Kind.PHONE, "Text message to my SafeCode mobile phone"),
+            (Channel.Kind.EMAIL, "Email to my SafeCode email address"),
+        ],
+        initial=ALL_CONTACTS,
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose where the code goes.",
+            "invalid_choice": "Choose where the code goes.",
+        },
+    )
+
+
+class ConfirmPasswordForm(forms.Form):
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def __init__(self, *args, captcha: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if captcha:
+            self.fields["captcha"] = PortalCaptchaField()
+
+
+WHITEPAGES_TOO_LONG = f"Enter at most {QUERY_MAX_LENGTH} characters."
+
+
+class WhitepagesSearchForm(forms.Form):
+    """The search box and the optional department filter (GET, so results can be linked)."""
+
+    q = forms.CharField(
+        label="Name or department",
+        required=False,
+        max_length=QUERY_MAX_LENGTH,
+        help_text='The start of a name ("smi", "Ana Sm", "Smith, A") or of a department.',
+        error_messages={"max_length": WHITEPAGES_TOO_LONG},
+    )
+    department = forms.CharField(
+        label="Department",
+        required=False,
+        max_length=QUERY_MAX_LENGTH,
+        help_text="Only people whose department starts with this.",
+        error_messages={"max_length": WHITEPAGES_TOO_LONG},
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field in self.fields.values():
+            field.widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
+        self.fields["q"].widget.input_type = "search"
 
 
 class AffiliateEmailForm(forms.Form):

@@ -1,14 +1,17 @@
 from django.urls import path
 
+from accounts.journeys import CHANGE, EXPIRED, FORGOT, UNLOCK
 from accounts.views import (
     help,
     login,
     not_me,
-    password,
+    password_change,
+    password_expired,
+    password_safecode,
     preferences,
     recent_proof,
+    recovery,
     register,
-    unlock,
     whitepages,
 )
 
@@ -16,6 +19,7 @@ app_name = "accounts"
 
 urlpatterns = [
     path("login/", login.login_view, name="login"),
+    path("login/continue/", login.continue_view, name="signin_continue"),
     path("logout/", login.logout_view, name="logout"),
     path("register/", register.register, name="register"),
     path("register/code/", register.register_code, name="register_code"),
@@ -31,50 +35,64 @@ urlpatterns = [
     path("help/", help.help_page, name="help"),
     path("preferences/", preferences.preferences, name="preferences"),
     path("preferences/address/", preferences.address, name="address"),
+    path(
+        "preferences/address/directory/",
+        preferences.directory_change,
+        name="directory_change",
+    ),
+    path("preferences/address/email/", preferences.email_change, name="email_change"),
+    path("preferences/address/<str:kind>/", preferences.address_edit, name="address_edit"),
     path("preferences/email/<str:token>/", preferences.email_confirm, name="email_confirm"),
     path("preferences/security/confirm/", recent_proof.confirm_password, name="recent_proof"),
     path("preferences/security/confirm/code/", recent_proof.confirm_code, name="recent_proof_code"),
-    # Unlock, password change, expiry and forgotten password.
-    path("unlock/", unlock.unlock, name="unlock"),
-    path("unlock/send/", unlock.unlock_send, name="unlock_send"),
-    path("unlock/code/", unlock.unlock_code, name="unlock_code"),
-    path(
-        "preferences/security/password/",
-        password.password_change_start,
-        name="password_change",
-    ),
+    # Unlock and forgotten password: one journey, two services (accounts.journeys).
+    path("unlock/", recovery.start, {"journey": UNLOCK}, name="unlock"),
+    path("unlock/send/", recovery.send, {"journey": UNLOCK}, name="unlock_send"),
+    path("unlock/code/", recovery.code, {"journey": UNLOCK}, name="unlock_code"),
+    path("unlock/done/", recovery.unlocked, name="unlock_done"),
+    path("password/forgot/", recovery.start, {"journey": FORGOT}, name="password_forgot"),
+    path("password/forgot/send/", recovery.send, {"journey": FORGOT}, name="password_forgot_send"),
+    path("password/forgot/code/", recovery.code, {"journey": FORGOT}, name="password_forgot_code"),
+    path("password/forgot/new/", recovery.forgot_new_password, name="password_forgot_new"),
+    path("password/forgot/done/", recovery.password_reset_done, name="password_forgot_done"),
+    # Change password, signed in, and an expired password, at sign-in.
+    path("preferences/security/password/", password_change.start, name="password_change"),
     path(
         "preferences/security/password/send/",
-        password.password_change_send,
+        password_safecode.send,
+        {"journey": CHANGE},
         name="password_change_send",
     ),
     path(
         "preferences/security/password/code/",
-        password.password_change_code,
+        password_safecode.code,
+        {"journey": CHANGE},
         name="password_change_code",
     ),
     path(
         "preferences/security/password/new/",
-        password.password_change_new,
+        password_change.new_password,
         name="password_change_new",
     ),
+    path("preferences/security/password/done/", password_change.changed, name="password_changed"),
+    path("password/expiring/", password_expired.expiring, name="password_expiring"),
+    path("password/expired/", password_expired.start, name="password_expired"),
     path(
-        "preferences/security/password/done/",
-        password.password_changed,
-        name="password_changed",
+        "password/expired/send/",
+        password_safecode.send,
+        {"journey": EXPIRED},
+        name="password_expired_send",
     ),
-    path("password/expiring/", password.password_expiring, name="password_expiring"),
-    path("password/expired/", password.password_expired_start, name="password_expired"),
-    path("password/expired/send/", password.password_expired_send, name="password_expired_send"),
-    path("password/expired/code/", password.password_expired_code, name="password_expired_code"),
-    path("password/expired/new/", password.password_expired_new, name="password_expired_new"),
+    path(
+        "password/expired/code/",
+        password_safecode.code,
+        {"journey": EXPIRED},
+        name="password_expired_code",
+    ),
+    path("password/expired/new/", password_expired.new_password, name="password_expired_new"),
     path(
         "password/expired/safecode/",
-        password.password_expired_safecode,
+        password_expired.register_safecode,
         name="password_expired_safecode",
     ),
-    path("password/forgot/", password.password_forgot, name="password_forgot"),
-    path("password/forgot/send/", password.password_forgot_send, name="password_forgot_send"),
-    path("password/forgot/code/", password.password_forgot_code, name="password_forgot_code"),
-    path("password/forgot/new/", password.password_forgot_new, name="password_forgot_new"),
 ]

@@ -19,6 +19,7 @@ from factory.django import DjangoModelFactory
 
 from accounts.models import Affiliation, Person, School, User, ssn_digest
 from accounts.normalize import name_key
+from safecode.models import Channel
 
 # The password every UserFactory account has, unless the test passes ``password=...``.
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -112,3 +113,35 @@ class UserFactory(DjangoModelFactory):
     is_active = True
     password = factory.Transformer(DEFAULT_PASSWORD, transform=password_hash)
     password_changed_at = factory.LazyFunction(timezone.now)
+
+
+def lock(user) -> None:
+    """Lock an existing account as ten wrong passwords in a row would."""
+    User.objects.filter(pk=user.pk).update(failed_login_count=10, locked_at=timezone.now())
+
+
+# SafeCode ---------------------------------------------------------------------------------
+
+# The SafeCode phone and email ChannelFactory gives an account unless told otherwise.
+PHONE = "+16175550123"
+SAFECODE_EMAIL = "me@example.org"
+
+
+class ChannelFactory(DjangoModelFactory):
+    """A verified SafeCode phone (``PHONE``) of a new account.
+
+    ``ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)`` gives an
+    email instead; ``status=Channel.Status.PENDING`` one still waiting for its code.
+    """
+
+    class Meta:
+        model = Channel
+
+    user = factory.SubFactory(UserFactory)
+    kind = Channel.Kind.PHONE
+    address = PHONE
+    region = factory.LazyAttribute(lambda o: "US" if o.kind == Channel.Kind.PHONE else "")
+    status = Channel.Status.VERIFIED
+    verified_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == Channel.Status.VERIFIED else None
+    )

@@ -70,3 +70,15 @@ def prove_it_is_you(client, password: str, *, read_code=None, on_commit=None):
     response = client.post(code_page, {"code": read_code()})
     assert response.status_code == 302, "the code was not accepted"
     return response
+
+
+def code_sent_to(outbox, recipient: str) -> str:
+    """The six digits of the last message the outbox holds for ``recipient``."""
+    bodies = [m.body for m in outbox if m.recipient == recipient]
+    assert bodies, f"nothing was sent to {recipient}"
+    return re.search(r"\b(\d{6})\b", bodies[-1]).group(1)
+
+
+def other_code(code: str) -> str:
+    """A well-formed code that is not ``code``."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"

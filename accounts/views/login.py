@@ -18,7 +18,7 @@ from accounts.services.signin import (
     signin_captcha_required,
     signin_recent_failures,
 )
-from accounts.stages import signin_begin
+from accounts.stages import PendingSignIn, signin_begin, signin_continue
 from audit.services import audit_record
 from portal.http import is_safe_next
 
@@ -76,6 +76,16 @@ def login_view(request):
         form.data = form.data.copy()
         form.data["password"] = ""
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
+
+
+@login_not_required
+@never_cache
+def continue_view(request):
+    """Where a journey that ends in a sign-in sends a repeated post: on to the next stage of
+    the pending sign-in, or, once signed in, to the portal."""
+    if PendingSignIn(request).state is None and request.user.is_authenticated:
+        return redirect("home")
+    return signin_continue(request)
 
 
 @require_POST

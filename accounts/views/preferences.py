@@ -1,11 +1,19 @@
+"""Preferences and My Address: one view per section of the address page, each at its own URL.
+
+The page (``address``) shows every section read-only; a section's own URL shows the same page
+with that section's form open and takes its form's post.
+"""
+
 from __future__ import annotations
 
 from http import HTTPStatus
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.forms import AddressForm, DirectoryChangeForm, EmailChangeForm
 from accounts.models import Address
@@ -15,6 +23,7 @@ from accounts.services.recent_proof import RecentProofRequired, confirm_it_is_yo
 from safecode.selectors import channel_list_pending, channel_list_verified
 
 EMPTY_ADDRESS = "Enter at least one line of the address. An empty address is not saved."
+HR_REQUEST_SENT = "Your request was sent to HR. It shows as pending until HR updates the directory."
 
 
 @never_cache
@@ -37,68 +46,17 @@ def preferences(request):
     )
 
 
-@never_cache
-def address(request):
-    """Office (from HR, read-only), home and mailing addresses, and the contact email."""
+def _address_page(request, *, section: str = "", form=None):
+    """My Address with at most one section's form open; a form that comes back from a post
+    comes back because it was refused, so the page answers 400."""
     user = request.user
-    section = request.POST.get("section") if request.method == "POST" else request.GET.get("edit")
-    kinds = dict(Address.Kind.choices)
-    forms_by_section = {}
-    if request.method == "POST":
-        if section in kinds:
-            form = AddressForm(request.POST)
-            if form.is_valid() and not any(form.cleaned_data.values()):
-                form.add_error(None, EMPTY_ADDRESS)
-            if form.is_valid():
-                profile.address_save(
-                    user=user, kind=section, data=form.cleaned_data, request=request
-                )
-                messages.success(request, f"{kinds[section]} saved.")
-                return redirect("accounts:address")
-        elif section == "hr" and user.person_id:
-            form = DirectoryChangeForm(request.POST)
-            if form.is_valid():
-                profile.directory_change_request(user=user, request=request, **form.cleaned_data)
-                messages.success(
-                    request,
-                    "Your request was sent to HR. It shows as pending until HR updates the "
-                    "directory.",
-                )
-                return redirect("accounts:address")
-        elif section == "email":
-            form = EmailChangeForm(request.POST)
-            if form.is_valid():
-                try:
-                    profile.email_change_start(
-                        user=user, new_email=form.cleaned_data["email"], request=request
-                    )
-                except RecentProofRequired:
-                    return confirm_it_is_you(f"{reverse('accounts:address')}?edit=email")
-                messages.success(
-                    request,
-                    f"We sent a link to {form.cleaned_data['email']}. "
-                    "Your email changes when you open it.",
-                )
-                return redirect("accounts:address")
-        else:
-            return redirect("accounts:address")
-        forms_by_section[section] = form
-    elif section in kinds:
-        current = Address.objects.filter(user=user, kind=section).first()
-        initial = {f: getattr(current, f) for f in AddressForm.base_fields} if current else {}
-        forms_by_section[section] = AddressForm(initial=initial)
-    elif section == "hr" and user.person_id:
-        forms_by_section["hr"] = DirectoryChangeForm()
-    elif section == "email":
-        forms_by_section["email"] = EmailChangeForm()
-
     saved = {a.kind: a for a in Address.objects.filter(user=user)}
     addresses = [
         {
             "kind": kind,
             "label": label,
             "address": saved.get(kind),
-            "form": forms_by_section.get(kind),
+            "form": form if section == kind else None,
         }
         for kind, label in Address.Kind.choices
     ]
@@ -113,12 +71,78 @@ def address(request):
             "person": user.person if user.person_id else None,
             "addresses": addresses,
             "pending": pending,
-            "hr_form": forms_by_section.get("hr"),
-            "email_form": forms_by_section.get("email"),
-            "page_has_errors": any(form.errors for form in forms_by_section.values()),
+            "hr_form": form if section == "hr" else None,
+            "email_form": form if section == "email" else None,
+            "page_has_errors": bool(form is not None and form.errors),
         },
         status=status,
     )
+
+
+@never_cache
+@require_GET
+def address(request):
+    """Office (from HR, read-only), home and mailing addresses, and the contact email."""
+    return _address_page(request)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def address_edit(request, kind: str):
+    """Edit the home or mailing address (``kind``); an empty one is refused, not saved."""
+    kinds = dict(Address.Kind.choices)
+    if kind not in kinds:
+        raise Http404("No such address.")
+    if request.method == "POST":
+        form = AddressForm(request.POST)
+        if form.is_valid() and not any(form.cleaned_data.values()):
+            form.add_error(None, EMPTY_ADDRESS)
+        if form.is_valid():
+            profile.address_save(
+                user=request.user, kind=kind, data=form.cleaned_data, request=request
+            )
+            messages.success(request, f"{kinds[kind]} saved.")
+            return redirect("accounts:address")
+    else:
+        current = Address.objects.filter(user=request.user, kind=kind).first()
+        initial = {f: getattr(current, f) for f in AddressForm.base_fields} if current else {}
+        form = AddressForm(initial=initial)
+    return _address_page(request, section=kind, form=form)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def directory_change(request):
+    """Ask HR to change an office detail; only an account linked to the directory can."""
+    if not request.user.person_id:
+        return redirect("accounts:address")
+    form = DirectoryChangeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        profile.directory_change_request(user=request.user, request=request, **form.cleaned_data)
+        messages.success(request, HR_REQUEST_SENT)
+        return redirect("accounts:address")
+    return _address_page(request, section="hr", form=form)
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def email_change(request):
+    """Change the contact email: a link goes to the new address, and after a fresh proof only,
+    because the contact email is where account notices go."""
+    form = EmailChangeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            profile.email_change_start(
+                user=request.user, new_email=form.cleaned_data["email"], request=request
+            )
+        except RecentProofRequired:
+            return confirm_it_is_you(reverse("accounts:email_change"))
+        messages.success(
+            request,
+            f"We sent a link to {form.cleaned_data['email']}. Your email changes when you open it.",
+        )
+        return redirect("accounts:address")
+    return _address_page(request, section="email", form=form)
 
 
 @never_cache

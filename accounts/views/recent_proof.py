@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from django import forms
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
+from accounts.forms import ConfirmPasswordForm
 from accounts.services import recent_proof as proof
 from accounts.services.signin import SignInOutcome, request_ip, signin_captcha_required
 from portal.http import is_safe_next
@@ -21,22 +21,6 @@ from safecode.services import CheckResult
 
 WRONG_PASSWORD = "That is not your password. Ten wrong passwords in a row lock the account."  # noqa: S105
 STEPS = ("Your password", "A SafeCode", "Done")
-
-
-class ConfirmPasswordForm(forms.Form):
-    password = forms.CharField(
-        label="Your password",
-        strip=False,
-        max_length=4096,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
-    )
-
-    def __init__(self, *args, captcha: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        if captcha:
-            from accounts.captcha import PortalCaptchaField
-
-            self.fields["captcha"] = PortalCaptchaField()
 
 
 def _next(request) -> str:

@@ -1,10 +1,13 @@
 """Registration at /register/: details -> confirmation code -> username and password -> done.
 
-The flow's stage and data sit under one session key (portal.flows.SessionFlow): the code to
-check, the matched person a resend goes to (never shown; nothing on a mismatch), the flow's
-record of sends, and the ``next`` given to /register/, which is handed to the sign-in pipeline
-once the account exists. The page after the details is the same whether or not they matched:
-it always offers the code entry, "Send a new code" and the not-in-system path.
+The journey (``accounts.journeys.REGISTRATION``) keeps its stage and data under one session
+key: the code to check, the matched person a resend goes to (never shown; nothing on a
+mismatch), the run's record of sends, and the ``next`` given to /register/, which is handed to
+the sign-in pipeline once the account exists. "Create my account" pressed twice creates one
+account: the second press finds the stage done and goes where the first went.
+
+The page after the details is the same whether or not they matched: it always offers the code
+entry, "Send a new code" and the not-in-system path.
 """
 
 from __future__ import annotations
@@ -14,31 +17,26 @@ from http import HTTPStatus
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts.app_settings import app_settings
 from accounts.forms import (
     AffiliateCompleteForm,
     AffiliateEmailForm,
-    CodeForm,
     RegistrationAccountForm,
     RegistrationDetailsForm,
 )
+from accounts.journeys import REGISTRATION
 from accounts.models import EmailToken, Person
 from accounts.services import registration as service
 from accounts.stages import signin_begin
-from portal.flows import SessionFlow
+from portal.flows import FlowRun
 from portal.http import is_safe_next
+from safecode.forms import CodeForm
 
-STAGE_CODE = "code"
-STAGE_ACCOUNT = "account"
-STEPS = ("Your details", "Confirm by email", "Username and password", "Done")
-
-
-def _flow(request) -> SessionFlow:
-    return SessionFlow(request, "registration", timeout=app_settings.FLOW_TIMEOUT)
+WRONG_CODE = "That code is not right, or it has expired. Check the email and try again."
 
 
 def _next(request) -> str:
@@ -47,15 +45,11 @@ def _next(request) -> str:
     return target if is_safe_next(request, target) else ""
 
 
-def _render(request, template: str, step: int, status=HTTPStatus.OK, **context):
-    context = {"steps": STEPS, "current": step, **context}
-    return render(request, template, context, status=status)
-
-
 @login_not_required
 @sensitive_post_parameters("ssn")
 @never_cache
-def register(request):
+@REGISTRATION.serves("details")
+def register(request, flow: FlowRun):
     next_url = _next(request)
     if request.user.is_authenticated:
         return redirect(next_url or "home")
@@ -82,24 +76,20 @@ def register(request):
                     request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS
                 )
             except service.RegistrationBlocked:
-                return _render(request, "accounts/register_blocked.html", 1, next=next_url)
-            _flow(request).start(
-                STAGE_CODE,
+                return flow.render("accounts/register_blocked.html", next=next_url)
+            return flow.start(
                 code_id=submitted.code_id,
                 match_id=submitted.person_id,
                 sent_at=[timezone.now().timestamp()],
                 next=next_url,
             )
-            return redirect("accounts:register_code")
-    return _render(request, "accounts/register.html", 1, form=form, next=next_url)
+    return flow.render("accounts/register.html", form=form, next=next_url)
 
 
 @login_not_required
 @never_cache
-def register_code(request):
-    flow = _flow(request)
-    if flow.stage != STAGE_CODE:
-        return redirect("accounts:register")
+@REGISTRATION.serves("code")
+def register_code(request, flow: FlowRun):
     if request.method == "POST" and request.POST.get("action") == "resend":
         return _resend(request, flow)
     form = CodeForm(request.POST or None)
@@ -109,17 +99,12 @@ def register_code(request):
         )
         if person is not None:
             request.session.cycle_key()
-            flow.advance(
-                STAGE_ACCOUNT, person_id=person.pk, code_id=None, match_id=None, sent_at=[]
-            )
-            return redirect("accounts:register_account")
-        form.add_error(
-            "code", "That code is not right, or it has expired. Check the email and try again."
-        )
-    return _render(request, "accounts/register_code.html", 2, form=form, next=flow.get("next"))
+            return flow.done("code", person_id=person.pk, code_id=None, match_id=None, sent_at=[])
+        form.add_error("code", WRONG_CODE)
+    return flow.render("accounts/register_code.html", form=form, next=flow.get("next"))
 
 
-def _resend(request, flow: SessionFlow):
+def _resend(request, flow: FlowRun):
     """ "Send a new code": the same answer whether or not the details matched."""
     resent = service.registration_resend_code(
         person_id=flow.get("match_id"),
@@ -127,12 +112,10 @@ def _resend(request, flow: SessionFlow):
         sent_at=flow.get("sent_at") or [],
         request=request,
     )
-    flow.advance(STAGE_CODE, code_id=resent.code_id, sent_at=list(resent.sent_at))
+    flow.update(code_id=resent.code_id, sent_at=list(resent.sent_at))
     if resent.refused:
-        return _render(
-            request,
+        return flow.render(
             "accounts/register_code.html",
-            2,
             status=HTTPStatus.TOO_MANY_REQUESTS,
             form=CodeForm(),
             retry_at=resent.retry_at,
@@ -149,14 +132,11 @@ def _resend(request, flow: SessionFlow):
 @login_not_required
 @sensitive_post_parameters("password1", "password2")
 @never_cache
-def register_account(request):
-    flow = _flow(request)
-    if flow.stage != STAGE_ACCOUNT:
-        return redirect("accounts:register")
+@REGISTRATION.serves("account")
+def register_account(request, flow: FlowRun):
     person = Person.objects.filter(pk=flow.get("person_id"), is_active=True).first()
     if person is None:
-        flow.clear()
-        return redirect("accounts:register")
+        return flow.restart()
     form = RegistrationAccountForm(request.POST or None, person=person)
     if request.method == "POST" and form.is_valid():
         try:
@@ -169,16 +149,14 @@ def register_account(request):
         except service.UsernameTaken as exc:
             form.add_error("username", str(exc))
         else:
-            next_url = flow.get("next") or ""
-            flow.clear()
-            response = signin_begin(request, user, next_url)
+            # A press of "Create my account" that comes after this one goes on from here.
+            flow.done("account", then=reverse("accounts:signin_continue"), person_id=None)
+            response = signin_begin(request, user, flow.get("next") or "")
             # Shown once, on whatever page comes next (the SafeCode prompt, for a new account).
             messages.success(request, f"Your account is ready. Your username is {user.username}.")
             return response
-    return _render(
-        request,
+    return flow.render(
         "accounts/register_account.html",
-        3,
         form=form,
         person=person,
         next=flow.get("next"),

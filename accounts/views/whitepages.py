@@ -2,41 +2,15 @@
 
 from __future__ import annotations
 
-from django import forms
 from django.core.paginator import Paginator
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from accounts.selectors import QUERY_MAX_LENGTH, people_search
+from accounts.forms import WhitepagesSearchForm
+from accounts.selectors import people_search
 
 PER_PAGE = 25
-TOO_LONG = f"Enter at most {QUERY_MAX_LENGTH} characters."
-
-
-class WhitepagesSearchForm(forms.Form):
-    """The search box and the optional department filter (GET, so results can be linked)."""
-
-    q = forms.CharField(
-        label="Name or department",
-        required=False,
-        max_length=QUERY_MAX_LENGTH,
-        help_text='The start of a name ("smi", "Ana Sm", "Smith, A") or of a department.',
-        error_messages={"max_length": TOO_LONG},
-    )
-    department = forms.CharField(
-        label="Department",
-        required=False,
-        max_length=QUERY_MAX_LENGTH,
-        help_text="Only people whose department starts with this.",
-        error_messages={"max_length": TOO_LONG},
-    )
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            field.widget.attrs.update({"autocomplete": "off", "spellcheck": "false"})
-        self.fields["q"].widget.input_type = "search"
 
 
 @require_safe

@@ -22,11 +22,11 @@ from django.urls import reverse
 from PIL import Image
 
 from accounts.captcha import ALPHABET, challenge
-from tests.accounts.test_unlock import captcha_answer
+from tests.accounts.pages import UNLOCK
+from tests.helpers import captcha_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-UNLOCK = reverse("accounts:unlock")
 SEND = reverse("accounts:unlock_send")
 BROWSERS = 10
 LOOK_ALIKES = "0oq1il2z5s8b"

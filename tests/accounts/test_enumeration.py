@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from delivery.models import Message
 from portal.hashers import PortalArgon2PasswordHasher
-from tests.accounts.test_unlock import add_channel, captcha_answer, lock
-from tests.factories import UserFactory
-from tests.helpers import page_text
+from tests.factories import ChannelFactory, UserFactory, lock
+from tests.helpers import captcha_answer, page_text
 
 pytestmark = pytest.mark.django_db
 
@@ -95,11 +94,11 @@ def still_clock(time_machine):
 def accounts():
     """An existing account and a locked one, both with a SafeCode phone and email."""
     existing = UserFactory()
-    add_channel(existing)
-    add_channel(existing, kind="email", address="existing@example.org")
+    ChannelFactory(user=existing)
+    ChannelFactory(user=existing, kind="email", address="existing@example.org")
     locked = UserFactory()
-    add_channel(locked, address="+16175550100")
-    add_channel(locked, kind="email", address="locked@example.org")
+    ChannelFactory(user=locked, address="+16175550100")
+    ChannelFactory(user=locked, kind="email", address="locked@example.org")
     lock(locked)
     return existing, locked
 
@@ -222,7 +221,7 @@ def test_forgotten_password_answers_alike_until_the_code_is_proven(
     }
     assert_alike(results)
     assert b"That code is not right" in results["unknown"].pages[5][2]
-    assert results["unknown"].pages[6][1] == reverse("accounts:password_forgot")
+    assert results["unknown"].pages[6][1] == reverse("accounts:password_forgot_code")
     assert results["unknown"].enqueued == results["details do not match"].enqueued == 0
     assert results["locked, details match"].enqueued == messages
 

@@ -15,13 +15,12 @@ from django.utils import timezone
 
 from accounts.models import User
 from safecode.models import Channel
-from tests.accounts.test_unlock import captcha_answer, code_sent_to
+from tests.accounts.pages import EXPIRED
 from tests.factories import DEFAULT_PASSWORD, UserFactory
-from tests.helpers import post_login
+from tests.helpers import captcha_answer, code_sent_to, post_login
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-EXPIRED = reverse("accounts:password_expired")
 REGISTER = reverse("accounts:password_expired_safecode")
 SEND = reverse("accounts:password_expired_send")
 CODE = reverse("accounts:password_expired_code")

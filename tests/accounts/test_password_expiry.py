@@ -18,16 +18,15 @@ from accounts.services.expiry import (
 )
 from audit.models import AuditEvent
 from safecode.models import Channel
-from tests.accounts.test_unlock import SAFECODE_EMAIL, add_channel, captcha_answer, code_sent_to
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.accounts.pages import EXPIRED, LOGIN
+from tests.factories import DEFAULT_PASSWORD, SAFECODE_EMAIL, ChannelFactory, UserFactory
+from tests.helpers import captcha_answer, code_sent_to
 
 # Messages leave when the request's transaction commits, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-LOGIN = reverse("accounts:login")
 HOME = reverse("home")
 EXPIRING = reverse("accounts:password_expiring")
-EXPIRED = reverse("accounts:password_expired")
 EXPIRED_SEND = reverse("accounts:password_expired_send")
 EXPIRED_CODE = reverse("accounts:password_expired_code")
 EXPIRED_NEW = reverse("accounts:password_expired_new")
@@ -41,7 +40,7 @@ NEW_PASSWORD = "amber kettle under snow"
 @pytest.fixture
 def user():
     user = UserFactory(password_changed_at=CHANGED)
-    add_channel(user, Channel.Kind.EMAIL, SAFECODE_EMAIL)
+    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)
     return user
 
 
@@ -235,7 +234,7 @@ def test_expired_without_safecode_is_offered_to_register_one_first(client, at):
 def test_signing_in_with_an_expired_password_signs_out_an_earlier_session(client, user, at):
     at(EXPIRES + SECOND)
     other = UserFactory()
-    add_channel(other)
+    ChannelFactory(user=other)
     client.force_login(other)
     sign_in(client, user)
     assert not signed_in(client)

@@ -16,6 +16,8 @@ from tests.helpers import prove_it_is_you
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ADDRESS = reverse("accounts:address")
+HR_CHANGE = reverse("accounts:directory_change")
+EMAIL_CHANGE = reverse("accounts:email_change")
 
 
 def with_safecode(user):
@@ -58,12 +60,11 @@ def test_hr_fields_are_read_only_and_home_address_can_be_edited(client, user):
     page = client.get(ADDRESS)
     assert b"from HR" in page.content
     assert user.person.department.encode() in page.content
-    edit = client.get(ADDRESS + "?edit=home")
+    edit = client.get(reverse("accounts:address_edit", args=["home"]))
     assert b'name="street"' in edit.content
     saved = client.post(
-        ADDRESS,
+        reverse("accounts:address_edit", args=["home"]),
         {
-            "section": "home",
             "street": "1 Elm St",
             "city": "Boston",
             "state": "MA",
@@ -78,7 +79,7 @@ def test_hr_fields_are_read_only_and_home_address_can_be_edited(client, user):
 
 
 def test_hr_change_is_pending_until_the_feed_carries_it(client, user):
-    client.post(ADDRESS, {"section": "hr", "field": "office_phone", "value": "617-555-0100"})
+    client.post(HR_CHANGE, {"field": "office_phone", "value": "617-555-0100"})
     page = client.get(ADDRESS)
     assert b"pending HR update" in page.content
     person = user.person
@@ -92,7 +93,7 @@ def test_hr_change_is_pending_until_the_feed_carries_it(client, user):
 def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, outbox):
     old = user.email
     prove(client, outbox)
-    client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
+    client.post(EMAIL_CHANGE, {"email": "me@example.org"})
     user.refresh_from_db()
     assert user.email == old
     token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
@@ -108,7 +109,7 @@ def test_email_change_takes_effect_only_when_the_link_is_followed(client, user, 
 
 def test_email_link_of_another_account_does_nothing(client, user, outbox):
     prove(client, outbox)
-    client.post(ADDRESS, {"section": "email", "email": "me@example.org"})
+    client.post(EMAIL_CHANGE, {"email": "me@example.org"})
     token = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
     other = with_safecode(UserFactory())
     client.force_login(other)
@@ -125,7 +126,7 @@ def test_email_link_of_another_account_does_nothing(client, user, outbox):
 
 
 def test_invalid_address_input_changes_nothing(client, user):
-    response = client.post(ADDRESS, {"section": "home", "street": "x" * 500})
+    response = client.post(reverse("accounts:address_edit", args=["home"]), {"street": "x" * 500})
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert not Address.objects.exists()
 
@@ -141,7 +142,7 @@ def test_help_page_is_public_and_names_contacts(client):
 def test_the_hr_feed_confirms_a_requested_change(client, user, tmp_path):
     from django.core.management import call_command
 
-    client.post(ADDRESS, {"section": "hr", "field": "department", "value": "Systems Biology"})
+    client.post(HR_CHANGE, {"field": "department", "value": "Systems Biology"})
     person = user.person
     header = "huid,first_name,last_name,affiliation,department\n"
     feed = tmp_path / "feed.csv"

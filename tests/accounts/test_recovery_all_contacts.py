@@ -18,45 +18,34 @@ import pytest
 import time_machine
 from django.db import connection, connections
 from django.test import Client
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
 from safecode.errors import SafeCodeThrottled
 from safecode.models import Channel, Purpose, SafeCode
 from safecode.services import safecode_issue, safecode_issue_to_all, safecode_verify
-from tests.accounts.test_unlock import code_sent_to, lock
-from tests.factories import UserFactory
-from tests.helpers import captcha_answer, page_text
+from tests.accounts.pages import (
+    FORGOT,
+    FORGOT_CODE,
+    FORGOT_NEW,
+    FORGOT_SEND,
+    UNLOCK,
+    UNLOCK_CODE,
+    UNLOCK_SEND,
+)
+from tests.factories import ChannelFactory, UserFactory, lock
+from tests.helpers import captcha_answer, code_sent_to, page_text
 
 # Messages leave when the request's transaction commits, as in production.
 pytestmark = pytest.mark.django_db(transaction=True)
 
-UNLOCK = reverse("accounts:unlock")
-UNLOCK_SEND = reverse("accounts:unlock_send")
-UNLOCK_CODE = reverse("accounts:unlock_code")
-FORGOT = reverse("accounts:password_forgot")
-FORGOT_SEND = reverse("accounts:password_forgot_send")
-FORGOT_CODE = reverse("accounts:password_forgot_code")
-FORGOT_NEW = reverse("accounts:password_forgot_new")
 PHONE = "+16175550142"
 EMAIL = "own.address@example.org"
 
 
-def verified(user, kind: str, address: str) -> Channel:
-    return Channel.objects.create(
-        user=user,
-        kind=kind,
-        address=address,
-        region="US" if kind == Channel.Kind.PHONE else "",
-        status=Channel.Status.VERIFIED,
-        verified_at=timezone.now(),
-    )
-
-
 def with_both_contacts(user, phone: str = PHONE, email: str = EMAIL):
-    verified(user, Channel.Kind.PHONE, phone)
-    verified(user, Channel.Kind.EMAIL, email)
+    ChannelFactory(user=user, kind=Channel.Kind.PHONE, address=phone)
+    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=email)
     return user
 
 
@@ -125,7 +114,7 @@ def test_unlock_sends_one_code_to_the_phone_and_the_email_and_it_works_from_eith
     page = client.get(UNLOCK_CODE)
     assert b"has SafeCode contacts, we sent a code to them" in page.content
 
-    done = client.post(UNLOCK_CODE, {"code": code_sent_to(outbox, read_from)})
+    done = client.post(UNLOCK_CODE, {"code": code_sent_to(outbox, read_from)}, follow=True)
     assert b"Your account is unlocked" in done.content
     user.refresh_from_db()
     assert not user.is_locked
@@ -146,7 +135,7 @@ def test_forgotten_password_code_reaches_both_contacts_and_works_once(client, ou
     start_forgot(other, forgot_details(user))
     other.post(FORGOT_SEND, {"kind": "all"})
     assert other.post(FORGOT_CODE, {"code": code}).status_code == HTTPStatus.OK
-    assert other.get(FORGOT_NEW).url == FORGOT
+    assert other.get(FORGOT_NEW).url == FORGOT_CODE
 
 
 @pytest.mark.parametrize("read_from", [PHONE, EMAIL])
@@ -222,7 +211,7 @@ def test_the_per_number_cap_counts_a_code_sent_to_all_contacts(settings, outbox)
     safecode_issue_to_all(user=user, purpose=Purpose.UNLOCK)
     # Another account with the same number: the one text a day was already sent to it.
     other = UserFactory()
-    phone = verified(other, Channel.Kind.PHONE, PHONE)
+    phone = ChannelFactory(user=other, kind=Channel.Kind.PHONE, address=PHONE)
     with pytest.raises(SafeCodeThrottled) as refused:
         safecode_issue(user=other, purpose=Purpose.UNLOCK, channel=phone)
     assert refused.value.reason == "number_daily"
@@ -234,7 +223,7 @@ def test_a_contact_a_cap_holds_is_skipped_and_the_others_get_the_code(settings, 
     safecode_issue(
         user=neighbour,
         purpose=Purpose.UNLOCK,
-        channel=verified(neighbour, Channel.Kind.PHONE, PHONE),
+        channel=ChannelFactory(user=neighbour, kind=Channel.Kind.PHONE, address=PHONE),
     )
     outbox.clear()
     user = with_both_contacts(UserFactory())

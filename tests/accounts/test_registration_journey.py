@@ -106,7 +106,7 @@ def test_a_new_code_brings_no_new_tries(client, outbox):
     refused = client.post(CODE, {"code": second})
 
     assert b"That code is not right" in refused.content
-    assert client.get(ACCOUNT).url == REGISTER
+    assert client.get(ACCOUNT).url == CODE
 
 
 def test_a_resend_past_the_cap_sends_nothing_and_reads_as_a_mismatch(outbox, time_machine):

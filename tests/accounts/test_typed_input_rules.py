@@ -24,15 +24,16 @@ from accounts.services.profile import email_change_start
 from audit.models import AuditEvent
 from safecode.addresses import EMAIL_INVALID
 from safecode.models import Channel
+from tests.accounts.pages import FORGOT
 from tests.accounts.test_preferences import prove
-from tests.accounts.test_unlock import captcha_answer
 from tests.factories import PersonFactory, UserFactory
+from tests.helpers import captcha_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 REGISTER = reverse("accounts:register")
-FORGOT = reverse("accounts:password_forgot")
 ADDRESS = reverse("accounts:address")
+EMAIL_CHANGE = reverse("accounts:email_change")
 SAFECODE = reverse("safecode:manage")
 AFFILIATE = reverse("accounts:register_affiliate")
 
@@ -184,7 +185,7 @@ def test_the_contact_email_refuses_what_the_safecode_form_refuses_with_the_same_
 ):
     old = signed_in.email
 
-    contact = client.post(ADDRESS, {"section": "email", "email": typed})
+    contact = client.post(EMAIL_CHANGE, {"email": typed})
     safecode = client.post(SAFECODE, {"phone": "", "carrier": "", "email": typed})
 
     assert contact.status_code == HTTPStatus.BAD_REQUEST
@@ -199,7 +200,7 @@ def test_the_contact_email_refuses_what_the_safecode_form_refuses_with_the_same_
 
 def test_the_contact_email_is_stored_as_the_safecode_form_would_store_it(client, signed_in, outbox):
     prove(client, outbox)
-    client.post(ADDRESS, {"section": "email", "email": " Jane.Doe@Example.ORG. "})
+    client.post(EMAIL_CHANGE, {"email": " Jane.Doe@Example.ORG. "})
 
     token = EmailToken.objects.get(purpose=EmailToken.Purpose.EMAIL_CHANGE)
     assert token.email == "Jane.Doe@example.org"

@@ -17,7 +17,6 @@ from http import HTTPStatus
 import pytest
 from django.conf import settings as django_settings
 from django.db import OperationalError, connection
-from django.urls import reverse
 from django.utils import timezone
 
 import delivery.services
@@ -27,18 +26,13 @@ from delivery.inprocess import worker
 from delivery.models import Message
 from delivery.services import message_enqueue
 from safecode.models import Channel
-from tests.accounts.test_unlock import PHONE, SAFECODE_EMAIL, add_channel, captcha_answer, lock
+from tests.accounts.pages import FORGOT, FORGOT_CODE, FORGOT_SEND, UNLOCK, UNLOCK_CODE, UNLOCK_SEND
 from tests.delivery.brokers import celery_broker, closed_port
-from tests.factories import UserFactory
+from tests.factories import PHONE, SAFECODE_EMAIL, ChannelFactory, UserFactory, lock
+from tests.helpers import captcha_answer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-UNLOCK = reverse("accounts:unlock")
-UNLOCK_SEND = reverse("accounts:unlock_send")
-UNLOCK_CODE = reverse("accounts:unlock_code")
-FORGOT = reverse("accounts:password_forgot")
-FORGOT_SEND = reverse("accounts:password_forgot_send")
-FORGOT_CODE = reverse("accounts:password_forgot_code")
 
 # Every wait is bounded; none of them is asserted on.
 WAIT = 15.0
@@ -123,7 +117,7 @@ def eventually_sent(message: Message) -> Message:
 
 def locked_account_on_the_send_step(client):
     user = UserFactory()
-    add_channel(user)
+    ChannelFactory(user=user)
     lock(user)
     page = client.get(UNLOCK)
     started = client.post(UNLOCK, {"username": user.username, **captcha_answer(page)})
@@ -184,7 +178,7 @@ def test_forgotten_password_answers_while_the_mail_relay_hangs(
     background, settings, smtp_server, client
 ):
     user = UserFactory()
-    add_channel(user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)
+    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)
     hanging = HangingSMTPServer()
     working_port = settings.EMAIL_PORT
     settings.EMAIL_PORT = hanging.port

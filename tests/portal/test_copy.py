@@ -304,7 +304,7 @@ EMPTY = {"street": "", "city": "", "state": "", "postal_code": "", "country": ""
 
 @pytest.mark.django_db
 def test_an_empty_address_is_refused_and_nothing_is_saved(client, signed_in):
-    response = client.post(ADDRESS, {"section": "home", **EMPTY}, follow=True)
+    response = client.post(ADDRESS + "home/", {**EMPTY}, follow=True)
     body = response.content.decode()
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
@@ -318,7 +318,7 @@ def test_an_empty_address_is_refused_and_nothing_is_saved(client, signed_in):
 def test_emptying_a_saved_address_keeps_it_as_it_was(client, signed_in):
     Address.objects.create(user=signed_in, kind="mailing", street="1 Elm St", city="Boston")
 
-    response = client.post(ADDRESS, {"section": "mailing", **EMPTY})
+    response = client.post(ADDRESS + "mailing/", {**EMPTY})
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert Address.objects.get(user=signed_in, kind="mailing").street == "1 Elm St"
@@ -326,7 +326,7 @@ def test_emptying_a_saved_address_keeps_it_as_it_was(client, signed_in):
 
 @pytest.mark.django_db
 def test_one_line_is_enough_to_save_an_address(client, signed_in):
-    response = client.post(ADDRESS, {"section": "home", **EMPTY, "city": "Boston"}, follow=True)
+    response = client.post(ADDRESS + "home/", {**EMPTY, "city": "Boston"}, follow=True)
 
     assert "Home address saved." in response.content.decode()
     assert Address.objects.get(user=signed_in, kind="home").city == "Boston"

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from django.urls import reverse
 
-from tests.accounts.test_unlock import PHONE, add_channel, captcha_answer, code_sent_to, lock
-from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.accounts.pages import (
+    FORGOT,
+    FORGOT_CODE,
+    FORGOT_NEW,
+    FORGOT_SEND,
+    UNLOCK,
+    UNLOCK_CODE,
+    UNLOCK_SEND,
+)
+from tests.factories import DEFAULT_PASSWORD, PHONE, ChannelFactory, UserFactory, lock
+from tests.helpers import captcha_answer, code_sent_to
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-FORGOT = reverse("accounts:password_forgot")
-FORGOT_SEND = reverse("accounts:password_forgot_send")
-FORGOT_CODE = reverse("accounts:password_forgot_code")
-FORGOT_NEW = reverse("accounts:password_forgot_new")
-UNLOCK = reverse("accounts:unlock")
-UNLOCK_SEND = reverse("accounts:unlock_send")
-UNLOCK_CODE = reverse("accounts:unlock_code")
 NEW_PASSWORD = "copper lantern in the fog"
 
 
 @pytest.fixture
 def user():
     user = UserFactory()
-    add_channel(user)
+    ChannelFactory(user=user)
     return user
 
 
@@ -55,9 +56,9 @@ def test_a_reset_code_asked_for_in_one_session_does_not_work_in_another(user, ou
 
     refused = attacker.post(FORGOT_CODE, {"code": code})
     assert refused.status_code == 200
-    assert attacker.get(FORGOT_NEW).url == FORGOT
+    assert attacker.get(FORGOT_NEW).url == FORGOT_CODE
     stolen = attacker.post(FORGOT_NEW, {"password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
-    assert stolen.url == FORGOT
+    assert stolen.url == FORGOT_CODE
     user.refresh_from_db()
     assert user.check_password(DEFAULT_PASSWORD)
 
@@ -71,7 +72,7 @@ def test_a_new_run_of_the_flow_in_the_same_session_needs_its_own_code(user, outb
     code = code_sent_to(outbox, PHONE)
     start_forgot(client, user)  # starts again; its own send is refused within the minute
     assert client.post(FORGOT_CODE, {"code": code}).status_code == 200
-    assert client.get(FORGOT_NEW).url == FORGOT
+    assert client.get(FORGOT_NEW).url == FORGOT_CODE
 
 
 def test_an_unlock_code_asked_for_in_one_session_does_not_unlock_from_another(user, outbox):
@@ -82,7 +83,7 @@ def test_an_unlock_code_asked_for_in_one_session_does_not_unlock_from_another(us
         client.post(UNLOCK, {"username": user.username, **captcha_answer(page)})
         client.post(UNLOCK_SEND, {"kind": "phone"})
     code = code_sent_to(outbox, PHONE)
-    assert b"is unlocked" not in attacker.post(UNLOCK_CODE, {"code": code}).content
+    assert b"is unlocked" not in attacker.post(UNLOCK_CODE, {"code": code}, follow=True).content
     user.refresh_from_db()
     assert user.is_locked
-    assert b"is unlocked" in victim.post(UNLOCK_CODE, {"code": code}).content
+    assert b"is unlocked" in victim.post(UNLOCK_CODE, {"code": code}, follow=True).content

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import quote
 
 import pytest
 from django.test import Client
@@ -102,12 +103,13 @@ def test_my_address_never_answers_500(section, value):
     )
     client = Client(raise_request_exception=False)
     client.force_login(user)
-    for data in (
-        {"section": section, "street": value},
-        {"section": "hr", "field": value, "value": value},
-        {"section": "email", "email": value},
-        {"section": "home", "street": value, "postal_code": value},
+    home = reverse("accounts:address_edit", kwargs={"kind": "home"})
+    for url, data in (
+        (f"/preferences/address/{quote(section, safe='')}/", {"street": value}),
+        (reverse("accounts:directory_change"), {"field": value, "value": value}),
+        (reverse("accounts:email_change"), {"email": value}),
+        (home, {"street": value, "postal_code": value}),
     ):
-        response = client.post(reverse("accounts:address"), data)
+        response = client.post(url, data)
         assert response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR
     assert client.get(reverse("accounts:address"), {"edit": value}).status_code == HTTPStatus.OK

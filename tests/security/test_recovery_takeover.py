@@ -27,6 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 MANAGE = reverse("safecode:manage")
 ADDRESS = reverse("accounts:address")
+EMAIL_CHANGE = reverse("accounts:email_change")
 CONFIRM = reverse("accounts:recent_proof")
 CONFIRM_CODE = reverse("accounts:recent_proof_code")
 PHONE = "+16175550123"
@@ -81,7 +82,7 @@ def test_a_session_alone_cannot_add_a_safecode_email_or_remove_a_channel(client,
 
 
 def test_a_session_alone_cannot_move_the_contact_email(client, victim, outbox):
-    response = client.post(ADDRESS, {"section": "email", "email": "thief@example.net"})
+    response = client.post(EMAIL_CHANGE, {"email": "thief@example.net"})
     assert response.url.startswith(CONFIRM)
     assert not EmailToken.objects.exists()
     assert not any(m.recipient == "thief@example.net" for m in outbox)
@@ -163,7 +164,7 @@ def test_the_first_safecode_needs_only_the_signed_in_session(client, outbox):
 def test_a_contact_email_change_with_a_fresh_proof_tells_the_old_address(client, victim, outbox):
     old = victim.email
     prove_it_is_you(client, DEFAULT_PASSWORD, read_code=lambda: last_code(outbox, PHONE))
-    client.post(ADDRESS, {"section": "email", "email": "new@example.org"})
+    client.post(EMAIL_CHANGE, {"email": "new@example.org"})
     link = re.search(r"/preferences/email/([^/\s]+)/", outbox[-1].body).group(1)
     client.get(reverse("accounts:email_confirm", args=[link]))
     victim.refresh_from_db()
