@@ -27,10 +27,12 @@ from accounts.models import User
 from accounts.normalize import name_key
 from accounts.selectors import find_user_by_login
 from accounts.services.password_change import password_apply
-from accounts.services.quiet_codes import send_code_quietly, verify_code_quietly
+from accounts.services.quiet_codes import QuietCodes
 from accounts.services.unlock import account_unlock
 from audit.services import audit_record
 from safecode.models import Purpose
+
+RESET_CODES = QuietCodes(Purpose.PASSWORD_RESET)
 
 
 @dataclass(frozen=True)
@@ -114,15 +116,7 @@ def recovery_send_code(
     Answers nothing, whatever happened; the audit says why.
     """
     user, reason = recovery_candidate(details)
-    send_code_quietly(
-        user=user,
-        reason=reason,
-        kind=kind,
-        purpose=Purpose.PASSWORD_RESET,
-        event="password_reset.code_not_sent",
-        binding=binding,
-        request=request,
-    )
+    RESET_CODES.send(user=user, reason=reason, kind=kind, binding=binding, request=request)
 
 
 def recovery_verify_code(
@@ -131,14 +125,8 @@ def recovery_verify_code(
     """The account whose newest reset code this is, asked for by the same flow
     (``binding``), or None for every failure alike."""
     user, reason = recovery_candidate(details)
-    proven = verify_code_quietly(
-        user=user,
-        reason=reason,
-        code=code,
-        purpose=Purpose.PASSWORD_RESET,
-        event="password_reset.failed",
-        binding=binding,
-        request=request,
+    proven = RESET_CODES.verify(
+        user=user, reason=reason, code=code, binding=binding, request=request
     )
     if proven:
         audit_record(event="password_reset.verified", subject=user, request=request)

@@ -34,10 +34,12 @@ from django.http import HttpRequest
 from accounts.models import User
 from accounts.selectors import find_user_by_login
 from accounts.services.notices import Reach, notice_send
-from accounts.services.quiet_codes import send_code_quietly, verify_code_quietly
+from accounts.services.quiet_codes import QuietCodes
 from audit.models import AuditEvent
 from audit.services import audit_record
 from safecode.models import Purpose
+
+UNLOCK_CODES = QuietCodes(Purpose.UNLOCK)
 
 
 def self_unlock_allowed(user: User) -> bool:
@@ -102,15 +104,7 @@ def unlock_send_code(
     Answers nothing, whatever happened (see the module docstring); the audit says why.
     """
     user, reason = _candidate(login)
-    send_code_quietly(
-        user=user,
-        reason=reason,
-        kind=kind,
-        purpose=Purpose.UNLOCK,
-        event="unlock.code_not_sent",
-        binding=binding,
-        request=request,
-    )
+    UNLOCK_CODES.send(user=user, reason=reason, kind=kind, binding=binding, request=request)
 
 
 def unlock_with_code(
@@ -122,14 +116,8 @@ def unlock_with_code(
     Returns the unlocked account, or None for every kind of failure alike.
     """
     user, reason = _candidate(login)
-    proven = verify_code_quietly(
-        user=user,
-        reason=reason,
-        code=code,
-        purpose=Purpose.UNLOCK,
-        event="unlock.failed",
-        binding=binding,
-        request=request,
+    proven = UNLOCK_CODES.verify(
+        user=user, reason=reason, code=code, binding=binding, request=request
     )
     if not proven:
         return None
