@@ -194,6 +194,12 @@ class AccountsSettings:
         """Wrong current passwords one change flow accepts before it starts again."""
         return _get("CURRENT_PASSWORD_ATTEMPTS", 3)
 
+    @property
+    def RESET_PROOFS(self) -> tuple[str, ...]:
+        """Dotted paths of the ``accounts.reset_proofs.ResetProof`` subclasses a forgotten
+        password asks for after the SafeCode, when the account needs them."""
+        return tuple(_get("RESET_PROOFS", ()))
+
     # After sign-in ---------------------------------------------------------------------------
 
     @property

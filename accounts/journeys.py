@@ -162,6 +162,8 @@ FORGOT = Recovery(
             Stage("start", "accounts:password_forgot", "Find your account"),
             Stage("send", "accounts:password_forgot_send", "Send a SafeCode", revisit=True),
             Stage("code", "accounts:password_forgot_code", "Enter the code"),
+            # Extra proofs other apps ask for (accounts.reset_proofs): a second factor.
+            Stage("check", "accounts:password_forgot_check", "Second factor", step=False),
             Stage("new", "accounts:password_forgot_new", "New password"),
             Stage("done", "accounts:password_forgot_done", "Done"),
         ],
@@ -240,7 +242,11 @@ def sign_in_again(request: HttpRequest) -> HttpResponse:
 def _expired_guard(request: HttpRequest) -> HttpResponse | None:
     """The expired journey exists only while a sign-in waits for it; its run ends with it.
     A repeated post after the sign-in finished goes where the sign-in went."""
-    if PendingSignIn(request).is_pending(ExpiredPasswordStage.name):
+    pending = PendingSignIn(request)
+    if pending.is_pending(ExpiredPasswordStage.name):
+        run = EXPIRED.flow.run(request)
+        if run.active and run.get("sign_in") != pending.id:
+            run.clear()  # a run of another sign-in: never carried over
         return None
     request.session.pop(EXPIRED.flow.key, None)
     if request.user.is_authenticated:

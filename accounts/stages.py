@@ -15,6 +15,7 @@ Modelled on django-allauth's ``LoginStageController`` (ordered stages, ``set_han
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -41,7 +42,7 @@ class SignInStage:
     name: str = ""
     url_name: str = ""
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, request: HttpRequest) -> bool:
         raise NotImplementedError
 
     def url(self) -> str:
@@ -50,6 +51,11 @@ class SignInStage:
     def on_enter(self, request: HttpRequest, user: User) -> None:
         """Called once, when the pipeline first sends the person to this stage."""
 
+    def after_login(self, request: HttpRequest, user: User, data) -> None:
+        """Called once the session has started, with what the stage recorded when it was
+        handled (``PendingSignIn.set_handled(name, data)``): the second factor marks the
+        session verified with the device used."""
+
 
 class ExpiredPasswordStage(SignInStage):
     """An expired password (or one an administrator set) is replaced before the session."""
@@ -57,7 +63,7 @@ class ExpiredPasswordStage(SignInStage):
     name = "expired_password"
     url_name = "accounts:password_expired"
 
-    def is_needed(self, user: User) -> bool:
+    def is_needed(self, user: User, request: HttpRequest) -> bool:
         from accounts.services.expiry import password_is_expired
 
         return password_is_expired(user)
@@ -87,14 +93,22 @@ class PendingSignIn:
     def start(cls, request: HttpRequest, user: User, next_url: str = "") -> PendingSignIn:
         if request.user.is_authenticated:
             logout(request)
+        # A new sign-in starts every journey afresh: a run begun for another account in this
+        # browser (an expired password's SafeCode proven for it) must not carry over.
+        runs = [key for key in request.session.keys() if key.startswith("flow:")]  # noqa: SIM118
+        for key in runs:
+            del request.session[key]
         request.session.cycle_key()
         deadline = timezone.now() + app_settings.PENDING_SIGNIN_TIMEOUT
         request.session[PENDING_KEY] = {
+            "id": secrets.token_urlsafe(12),
             "user_id": user.pk,
             "next": next_url,
+            "started": timezone.now().timestamp(),
             "deadline": deadline.timestamp(),
             "done": [],
             "entered": [],
+            "data": {},
         }
         return cls(request)
 
@@ -117,6 +131,17 @@ class PendingSignIn:
         return user
 
     @property
+    def id(self) -> str:
+        """A random name for this sign-in: journeys run inside it record it, so that a run
+        can never serve another sign-in."""
+        return (self.state or {}).get("id", "")
+
+    @property
+    def started_at(self) -> float:
+        """When the password was proven (a timestamp); 0 when nothing is pending."""
+        return (self.state or {}).get("started", 0)
+
+    @property
     def next_url(self) -> str:
         return (self.state or {}).get("next", "")
 
@@ -132,14 +157,16 @@ class PendingSignIn:
     def pending_stage(self, user: User) -> SignInStage | None:
         done = set((self.state or {}).get("done", []))
         for stage in signin_stages():
-            if stage.name not in done and stage.is_needed(user):
+            if stage.name not in done and stage.is_needed(user, self.request):
                 return stage
         return None
 
-    def set_handled(self, stage_name: str) -> None:
+    def set_handled(self, stage_name: str, data=None) -> None:
+        """``stage_name`` is done; ``data`` (JSON) is handed to its ``after_login``."""
         state = self.state
         if state is not None and stage_name not in state["done"]:
-            self._update(done=[*state["done"], stage_name])
+            recorded = {**state.get("data", {}), stage_name: data}
+            self._update(done=[*state["done"], stage_name], data=recorded)
 
     def clear(self) -> None:
         self.session.pop(PENDING_KEY, None)
@@ -172,8 +199,12 @@ def signin_continue(request: HttpRequest) -> HttpResponse:
             stage.on_enter(request, user)
         return redirect(stage.url())
     next_url = pending.next_url
+    state = pending.state or {}
     pending.clear()
     login(request, user, backend=BACKEND)
+    for stage in signin_stages():
+        if stage.name in state.get("done", []):
+            stage.after_login(request, user, state.get("data", {}).get(stage.name))
     audit_record(event="signin.succeeded", outcome="success", subject=user, request=request)
     return redirect(expiry_warning_target(user, next_url) or next_url or reverse("home"))
 

@@ -53,6 +53,7 @@ urlpatterns = [
     path("password/forgot/", recovery.start, {"journey": FORGOT}, name="password_forgot"),
     path("password/forgot/send/", recovery.send, {"journey": FORGOT}, name="password_forgot_send"),
     path("password/forgot/code/", recovery.code, {"journey": FORGOT}, name="password_forgot_code"),
+    path("password/forgot/check/", recovery.forgot_check, name="password_forgot_check"),
     path("password/forgot/new/", recovery.forgot_new_password, name="password_forgot_new"),
     path("password/forgot/done/", recovery.password_reset_done, name="password_forgot_done"),
     # Change password, signed in, and an expired password, at sign-in.

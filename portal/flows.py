@@ -6,8 +6,8 @@ stage and says so with ``@FLOW.serves("stage")``; the decorator loads the run of
 the session and decides, before the view runs, whether this stage may be served now:
 
 - the first stage (the entry) is always served: completing it starts a fresh run;
-- a later stage is served only when it is the stage the run waits for, or an earlier stage
-  marked ``revisit`` (asking for a new code from the page that enters it);
+- a later stage is served only when it is the stage the run waits for, or the stage just
+  before it when marked ``revisit`` (asking for a new code from the page that enters it);
 - any other stage sends the person to the stage the run waits for, so no stage can be
   skipped by typing its URL, and a finished stage's form posted again (a double click, the
   back button) lands on the next stage instead of doing the work twice;
@@ -206,7 +206,9 @@ class FlowRun:
                 messages.warning(self.request, TIMED_OUT)
             return redirect(self.flow.url())
         waiting = self.flow.index(self.current)
-        if index == waiting or (index < waiting and stage.revisit):
+        # A revisited stage opens only from the stage right after it ("send a new code" from
+        # "enter the code"), never once the run has gone further.
+        if index == waiting or (index == waiting - 1 and stage.revisit):
             return None
         return redirect(self.flow.url(self.current))
 
@@ -228,12 +230,24 @@ class FlowRun:
         self.begin()
         return self.done(self.flow.entry.name, **data)
 
-    def done(self, stage_name: str, *, then: str = "", **data: Any) -> HttpResponse:
+    def done(
+        self, stage_name: str, *, then: str = "", next_stage: str = "", **data: Any
+    ) -> HttpResponse:
         """``stage_name`` is finished: keep ``data`` and go to the next stage, or, after the
-        last, to ``then``, which a repeated post of any stage reaches too."""
+        last, to ``then``, which a repeated post of any stage reaches too.
+
+        ``next_stage`` names a later stage to go to instead of the next one, for a journey
+        whose paths skip stages they have no use for (a tablet has no phone number). The
+        stages passed over are not done: asked for by URL, they lead to ``next_stage``.
+        """
         if self._state is None:
             return redirect(self.flow.url())
         index = self.flow.index(stage_name)
+        if next_stage:
+            if self.flow.index(next_stage) <= index:
+                raise ValueError(f"{next_stage!r} does not come after {stage_name!r}.")
+            self._save(stage=next_stage, **data)
+            return redirect(self.flow.url(next_stage))
         if index + 1 < len(self.flow.stages):
             self._save(stage=self.flow.stages[index + 1].name, **data)
             return redirect(self.flow.url(self.current))

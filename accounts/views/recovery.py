@@ -14,6 +14,7 @@ alike for every username. Only a proven code says anything about the account.
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
+from django.shortcuts import redirect
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
@@ -21,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.forms import ChannelKindForm, ForgotPasswordForm, NewPasswordForm, UnlockStartForm
 from accounts.journeys import FORGOT, UNLOCK, Recovery
 from accounts.models import User
+from accounts.reset_proofs import CHECK_STAGE, reset_proof_pending
 from accounts.services.password_change import PLACES_TO_UPDATE
 from accounts.services.quiet_codes import ALL_CONTACTS
 from accounts.services.recovery import password_reset
@@ -106,7 +108,10 @@ def code(request, journey: Recovery, flow: FlowRun):
         )
         if user is not None:
             request.session.cycle_key()  # proven: a step up, so a new session key
-            return flow.done("code", subject=None, user_id=user.pk, username=user.username)
+            proven = flow.done("code", subject=None, user_id=user.pk, username=user.username)
+            if flow.current == CHECK_STAGE and reset_proof_pending(user, []) is None:
+                return flow.done(CHECK_STAGE)  # no extra proof: straight to the new password
+            return proven
         if codes.record_wrong_code():
             return flow.restart(TOO_MANY_CODES)
         form.add_error("code", WRONG_CODE)
@@ -121,6 +126,21 @@ def code(request, journey: Recovery, flow: FlowRun):
 def unlocked(request, flow: FlowRun):
     """The account is unlocked, with "Sign in now"."""
     return _page(flow, UNLOCK, "unlocked.html", username=flow.get("username"))
+
+
+@login_not_required
+@never_cache
+@require_GET
+@FORGOT.flow.serves(CHECK_STAGE)
+def forgot_check(request, flow: FlowRun):
+    """After the SafeCode: each extra proof the account needs (a second factor), then on."""
+    user = User.objects.filter(pk=flow.get("user_id")).first()
+    if user is None:
+        return flow.restart()
+    proof = reset_proof_pending(user, flow.get("proofs", []))
+    if proof is not None:
+        return redirect(proof.url())
+    return flow.done(CHECK_STAGE)
 
 
 @login_not_required

@@ -259,3 +259,40 @@ def test_a_sign_in_waiting_for_its_expired_password_opens_no_account_page(outbox
             opened.append(path)
     assert opened == [], f"reachable while the sign-in waits: {opened}"
     assert "_auth_user_id" not in client.session
+
+
+# A path that skips stages ----------------------------------------------------------------
+
+
+def test_done_with_a_later_stage_skips_the_ones_between_and_they_stay_out_of_reach():
+    from django.contrib.sessions.backends.signed_cookies import SessionStore
+    from django.test import RequestFactory
+
+    from portal.flows import Flow, Stage
+
+    flow = Flow(
+        "skipping",
+        [
+            Stage("start", "accounts:unlock", "Start"),
+            Stage("middle", "accounts:unlock_send", "Middle"),
+            Stage("last", "accounts:unlock_code", "Last"),
+            Stage("end", "accounts:unlock_done", "End"),
+        ],
+        idle=lambda: timedelta(minutes=5),
+        lifetime=lambda: timedelta(minutes=30),
+    )
+    request = RequestFactory().get("/")
+    request.session = SessionStore()
+    run = flow.run(request)
+    run.begin()
+
+    response = run.done("start", next_stage="last", choice="short")
+    assert response.url == UNLOCK_CODE and run.current == "last"
+    assert run.get("choice") == "short"
+    # The stage passed over is not done: asked for, it leads to the one the run waits for.
+    assert run.refusal(flow.stage("middle")).url == UNLOCK_CODE
+    assert run.refusal(flow.stage("last")) is None
+    with pytest.raises(ValueError):
+        run.done("last", next_stage="middle")
+    # Without next_stage, done goes on to the next stage as before.
+    assert run.done("last").url == UNLOCK_DONE and run.current == "end"
