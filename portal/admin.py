@@ -2,14 +2,17 @@
 
 The admin has no sign-in page of its own. ``/admin/login/`` sends people to the portal's
 sign-in with ``next``, so the console is entered only through the sign-in stages every other
-session passes (lockout, throttle, CAPTCHA, expired password), never beside them. A signed-in
-person without console access gets a 403, and every permission refusal inside the console is
-an audit event.
+session passes (lockout, throttle, CAPTCHA, expired password, second factor), never beside
+them. Where the policy requires a second factor of staff, the console also needs a session
+verified with one (django-otp's ``is_verified``): a remembered browser skipped it, so such a
+session is sent to confirm with a device, or to enroll one, first. A signed-in person without
+console access gets a 403, and every permission refusal inside the console is an audit event.
 """
 
 from __future__ import annotations
 
 from functools import wraps
+from urllib.parse import urlencode
 
 from django.contrib import admin
 from django.contrib.auth import REDIRECT_FIELD_NAME
@@ -32,6 +35,13 @@ class PortalAdminSite(admin.AdminSite):
     site_title = "Service-desk console"
     index_title = "Service desk"
 
+    def has_permission(self, request):
+        """Staff, and, where the policy requires a second factor of them, a session verified
+        with one (``OTPMiddleware`` sets ``is_verified``)."""
+        if not super().has_permission(request):
+            return False
+        return not _needs_second_factor(request)
+
     @method_decorator(never_cache)
     @method_decorator(login_not_required)
     def login(self, request, extra_context=None):
@@ -42,6 +52,13 @@ class PortalAdminSite(admin.AdminSite):
             return redirect_to_login(target, login_url=reverse("accounts:login"))
         if self.has_permission(request):
             return redirect(target)
+        if super().has_permission(request):
+            # Console access, but no second factor in this session yet.
+            from twofactor.policy import user_has_device
+
+            _audit_denied(request, reason="second_factor_required")
+            step = "twofactor:confirm" if user_has_device(request.user) else "twofactor:enroll"
+            return redirect(f"{reverse(step)}?{urlencode({'next': target})}")
         _audit_denied(request, reason="no_console_access")
         raise PermissionDenied
 
@@ -87,6 +104,16 @@ class FilterLookupsOnly:
         if field not in offered or rest.endswith(("regex", "iregex")):
             return False
         return super().lookup_allowed(lookup, value, request)
+
+
+def _needs_second_factor(request) -> bool:
+    from twofactor.policy import twofactor_required
+
+    user = request.user
+    if not twofactor_required(user):
+        return False
+    is_verified = getattr(user, "is_verified", None)
+    return not (is_verified is not None and is_verified())
 
 
 def _audit_denied(request, *, reason: str) -> None:

@@ -19,6 +19,7 @@ urlpatterns = [
     path("captcha/", include(public(captcha_urls.urlpatterns))),
     path("", include("accounts.urls")),
     path("safecode/", include("safecode.urls")),
+    path("twofactor/", include("twofactor.urls")),
     path("admin/", admin.site.urls),
     # Development conveniences; every view there answers 404 unless DEBUG is on.
     path("dev/", include("delivery.dev_urls")),

@@ -145,6 +145,22 @@ def recent_proof_confirm_code(*, request: HttpRequest, user: User, code: str):
     return result
 
 
+def recent_proof_record_second_factor(request: HttpRequest, user: User) -> None:
+    """A second factor just entered at the step-up (``twofactor:confirm``) is a fresh proof.
+
+    The device is the account's strongest factor: a code from it, on a session the password
+    opened, proves more than the password and a SafeCode together, so changing SafeCode
+    contacts or the contact email right after it does not ask again. Both steps are stamped,
+    bound to the account like every proof, and last ``RECENT_PROOF_TTL`` as they do.
+    """
+    state = _state(request, user)
+    now = timezone.now().timestamp()
+    state["password_at"] = now
+    state["code_at"] = now
+    request.session[SESSION_KEY] = state
+    audit_record(event="recent_proof.second_factor", subject=user, request=request)
+
+
 def confirm_it_is_you(next_url: str):
     """The redirect to the confirmation page, coming back to ``next_url``."""
     from urllib.parse import urlencode

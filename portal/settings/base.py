@@ -107,7 +107,24 @@ LOGOUT_REDIRECT_URL = "home"
 AUTHENTICATION_BACKENDS = ["accounts.backends.DirectoryBackend"]
 # What a signed-in person must do before anything else, in this order (accounts.requirements):
 # until the first one not met is done, only its pages, help and sign-out are reachable.
-ACCOUNTS_SIGNED_IN_REQUIREMENTS = ["safecode.requirements.SafeCodeRegistration"]
+ACCOUNTS_SIGNED_IN_REQUIREMENTS = [
+    "safecode.requirements.SafeCodeRegistration",
+    "twofactor.requirements.TwoFactorEnrollment",
+]
+# What a forgotten-password reset asks for after the SafeCode when the account has it
+# (accounts.reset_proofs): a SafeCode alone never resets an account with a second factor.
+ACCOUNTS_RESET_PROOFS = ["twofactor.recovery.SecondFactorResetProof"]
+# Two-factor: who must enroll ("all", or affiliations such as "faculty,staff"; empty for
+# nobody but staff), and how long "Remember me" lasts.
+_required_for = env.list("TWOFACTOR_REQUIRED_FOR", default=["all"])
+TWOFACTOR_REQUIRED_FOR = "all" if _required_for == ["all"] else tuple(_required_for)
+TWOFACTOR_REMEMBER_DAYS = env.int("TWOFACTOR_REMEMBER_DAYS", default=30)
+# What happens between the password and the session, in this order (accounts.stages): the
+# second factor first, so nothing of the account shows before it.
+ACCOUNTS_SIGNIN_STAGES = [
+    "twofactor.stages.SecondFactorStage",
+    "accounts.stages.ExpiredPasswordStage",
+]
 
 # Argon2id first with OWASP's parameters; PBKDF2 stays readable for imported hashes and is
 # upgraded on the next successful sign-in.
@@ -293,6 +310,8 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # INSTITUTION --------------------------------------------------------------------------------------
 INSTITUTION_NAME = env.str("INSTITUTION_NAME", default="Harvard Medical School")
 INSTITUTION_SHORT_NAME = env.str("INSTITUTION_SHORT_NAME", default="HMS")
+# The issuer an authenticator app shows beside the account name.
+OTP_TOTP_ISSUER = INSTITUTION_NAME
 INSTITUTION_EMAIL_DOMAINS = env.list(
     "INSTITUTION_EMAIL_DOMAINS",
     default=["hms.harvard.edu", "hsdm.harvard.edu", "med.harvard.edu"],

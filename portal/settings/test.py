@@ -33,3 +33,8 @@ CAPTCHA_TEST_MODE = False
 # Serve static files from the finders, as in development; no collectstatic before tests.
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Two-factor enrollment is required for everyone in production (TWOFACTOR_REQUIRED_FOR="all").
+# Most tests are about something else and sign in people without devices; the two-factor tests
+# set the production policy themselves (tests/twofactor/conftest.py).
+TWOFACTOR_REQUIRED_FOR = ()
+TWOFACTOR_REQUIRED_FOR_STAFF = False

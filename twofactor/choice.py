@@ -1,0 +1,234 @@
+"""The choice of a device and a method, and the passcode sent for it: what the second step
+of sign-in, the step-up before a change and the second factor of a password reset share.
+
+``MethodChoice`` lists the person's confirmed devices, default first, each with its methods,
+and handles a post that sends a passcode or checks one against the one device and method
+chosen (``twofactor.services.second_factor_verify``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from accounts.models import User
+from accounts.stages import PendingSignIn
+from twofactor.forms import (
+    CODE_HEADINGS,
+    CODE_LABELS,
+    METHOD_LABELS,
+    PasscodeForm,
+    SendPasscodeForm,
+    form_id,
+)
+from twofactor.models import Device
+from twofactor.policy import user_devices
+from twofactor.services import (
+    PasscodeWait,
+    SecondFactorResult,
+    TwoFactorError,
+    passcode_send,
+    second_factor_verify,
+)
+
+WRONG_PASSCODE = "That passcode is not right, or it has expired."
+SENT_KEY = "twofactor:sent"
+
+
+# Which passcode was sent, so that a reload still shows its field ----------------------------
+
+
+def passcode_sent_record(
+    request: HttpRequest, *, user: User, device: Device, method: str, flow: str, auto=False
+) -> None:
+    """Remember in the session that a passcode went to ``device`` by ``method`` in ``flow``
+    (a sign-in or a step-up), so that the page shows the field for it until it is used."""
+    request.session[SENT_KEY] = {
+        "user_id": user.pk,
+        "device_id": device.pk,
+        "method": method,
+        "flow": flow,
+        "auto": auto,
+    }
+
+
+def passcode_sent_forget(request: HttpRequest) -> None:
+    request.session.pop(SENT_KEY, None)
+
+
+def _passcode_sent(request: HttpRequest, user: User, flow: str) -> dict | None:
+    state = request.session.get(SENT_KEY)
+    if not isinstance(state, dict) or state.get("user_id") != user.pk:
+        return None
+    return state if state.get("flow") == flow else None
+
+
+def signin_flow(pending: PendingSignIn) -> str:
+    """The name of one sign-in, for ``passcode_sent_record``: a passcode sent during an
+    earlier sign-in does not show on a later one."""
+    return f"signin:{pending.started_at}"
+
+
+# The choice of a device and a method --------------------------------------------------------
+
+
+@dataclass
+class Section:
+    """One device on the page: its code fields, its send buttons and what was sent to it."""
+
+    device: Device
+    code_forms: list[tuple[str, str, PasscodeForm]] = field(default_factory=list)
+    send_methods: list[tuple[str, str]] = field(default_factory=list)
+    sent: str = ""
+    auto: bool = False
+    wait: str = ""
+
+
+@dataclass
+class Outcome:
+    result: SecondFactorResult | None = None
+    method: str = ""
+    remember: bool = False
+
+    @property
+    def verified(self) -> bool:
+        return self.result is not None and self.result.ok
+
+    @property
+    def locked(self) -> bool:
+        return self.result is not None and self.result.locked
+
+
+class MethodChoice:
+    """The person's confirmed devices, default first, each with its methods; handles a post
+    that sends a passcode or checks one."""
+
+    def __init__(self, request: HttpRequest, user: User, *, flow: str, remember: bool) -> None:
+        self.request = request
+        self.user = user
+        self.flow = flow
+        self.remember = remember
+        self.devices = list(user_devices(user))
+        self.bound: PasscodeForm | None = None
+        self.errors: list[str] = []
+        self.wait: tuple[int, str] | None = None
+        self.status = HTTPStatus.OK
+
+    def _code_form(self, data=None, *, device_id: int, method: str) -> PasscodeForm:
+        return PasscodeForm(
+            data,
+            devices=self.devices,
+            remember=self.remember,
+            method=method,
+            auto_id=form_id(device_id, method if method in CODE_LABELS else "other"),
+            initial={"device": device_id, "method": method},
+        )
+
+    def handle_post(self) -> Outcome:
+        post = self.request.POST
+        if post.get("action") == "send":
+            self._send(SendPasscodeForm(post, devices=self.devices))
+            return Outcome()
+        device_id, method = PasscodeForm(post, devices=self.devices).chosen
+        form = self._code_form(post, device_id=device_id or 0, method=method)
+        self.status = HTTPStatus.BAD_REQUEST
+        if not form.is_valid():
+            self._keep(form)
+            return Outcome()
+        result = second_factor_verify(
+            user=self.user,
+            device_id=form.cleaned_data["device"],
+            method=form.cleaned_data["method"],
+            code=form.cleaned_data["code"],
+            request=self.request,
+        )
+        outcome = Outcome(
+            result=result,
+            method=form.cleaned_data["method"],
+            remember=bool(form.cleaned_data.get("remember")),
+        )
+        if not result.ok:
+            form.add_error("code", WRONG_PASSCODE)
+            form.data = form.data.copy()
+            form.data[form.add_prefix("code")] = ""
+            self._keep(form)
+        return outcome
+
+    def _keep(self, form: PasscodeForm) -> None:
+        """Show ``form`` with its errors beside its device, or above every device when it
+        names none of them."""
+        device_id, method = form.chosen
+        device = next((d for d in self.devices if d.pk == device_id), None)
+        if device is None or method not in device.methods:
+            self.errors = [str(e) for errors in form.errors.values() for e in errors]
+        else:
+            self.bound = form
+
+    def _send(self, form: SendPasscodeForm) -> None:
+        if not form.is_valid():
+            self.status = HTTPStatus.BAD_REQUEST
+            self.errors = [str(e) for errors in form.errors.values() for e in errors]
+            return
+        device, method = form.cleaned_data["device_obj"], form.cleaned_data["method"]
+        try:
+            passcode_send(device=device, method=method, request=self.request)
+        except PasscodeWait as exc:
+            # The newest passcode, sent less than a minute ago, still works: show its field.
+            self.status = HTTPStatus.TOO_MANY_REQUESTS
+            self.wait = (device.pk, exc.message)
+        except TwoFactorError as exc:
+            self.status = HTTPStatus.BAD_REQUEST
+            self.errors = [exc.message]
+            return
+        passcode_sent_record(
+            self.request, user=self.user, device=device, method=method, flow=self.flow
+        )
+
+    def sections(self) -> list[Section]:
+        sent = _passcode_sent(self.request, self.user, self.flow) or {}
+        found = []
+        for device in self.devices:
+            section = Section(
+                device=device,
+                send_methods=[(m, METHOD_LABELS[m]) for m in device.methods if m != "passcode"],
+            )
+            methods = ["passcode"] if "passcode" in device.methods else []
+            if sent.get("device_id") == device.pk and sent.get("method") in device.methods:
+                section.sent = sent["method"]
+                section.auto = bool(sent.get("auto"))
+                if sent["method"] not in methods:
+                    methods.append(sent["method"])
+            bound = self.bound
+            if (
+                bound is not None
+                and bound.chosen[0] == device.pk
+                and bound.chosen[1] not in methods
+            ):
+                methods.append(bound.chosen[1])
+            for method in methods:
+                if bound is not None and bound.chosen == (device.pk, method):
+                    form = bound
+                else:
+                    form = self._code_form(device_id=device.pk, method=method)
+                section.code_forms.append((method, CODE_HEADINGS[method], form))
+            if self.wait and self.wait[0] == device.pk:
+                section.wait = self.wait[1]
+            found.append(section)
+        return found
+
+    def context(self) -> dict:
+        return {
+            "sections": self.sections(),
+            "choice_errors": self.errors,
+            "page_has_errors": bool(self.errors) or (self.bound is not None),
+        }
+
+
+def locked_page(request: HttpRequest, template: str) -> HttpResponse:
+    """Ten wrong second factors in a row locked the account: say so, and how to unlock it."""
+    return render(
+        request, template, {"locked": True, "page_has_errors": True}, status=HTTPStatus.FORBIDDEN
+    )
