@@ -1,4 +1,4 @@
-"""Proofs a forgotten-password reset asks for after the SafeCode, from other apps.
+"""Proofs a password change or reset asks for besides the SafeCode, from other apps.
 
 A SafeCode proves the person holds a contact of the account; an account that also has a second
 factor must not be reset with the SafeCode alone (SECURITY.md, Recovery). The apps that hold
@@ -6,6 +6,9 @@ such factors declare a ``ResetProof`` in ``ACCOUNTS_RESET_PROOFS`` (dotted paths
 accounts imports none of them. The forgot journey's "check" stage sends the person to each
 proof the account needs; the proof's page, served by its app, reads the account with
 ``reset_proof_account`` and reports success with ``reset_proof_passed``.
+
+A signed-in change asks each proof for a fresh step-up first (``change_step_up``): a browser
+remembered for the second factor skips it at sign-in only, never before a password change.
 """
 
 from __future__ import annotations
@@ -34,6 +37,11 @@ class ResetProof:
 
     def url(self) -> str:
         return reverse(self.url_name)
+
+    def step_up_url(self, request: HttpRequest, next_url: str) -> str | None:
+        """Where a signed-in person must go first to change the password, or None when this
+        session has given the proof freshly (or the account does not need it)."""
+        return None
 
 
 @lru_cache(maxsize=8)
@@ -73,4 +81,13 @@ def reset_proof_pending(user: User, given: list[str]) -> ResetProof | None:
     for proof in reset_proofs():
         if proof.name not in given and proof.is_needed(user):
             return proof
+    return None
+
+
+def change_step_up(request: HttpRequest, next_url: str) -> str | None:
+    """The first step-up a signed-in password change needs, or None."""
+    for proof in reset_proofs():
+        url = proof.step_up_url(request, next_url)
+        if url:
+            return url
     return None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from http import HTTPStatus
 
 from django.contrib.auth import update_session_auth_hash
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.app_settings import app_settings
 from accounts.forms import ChangeStartForm, NewPasswordForm
 from accounts.journeys import CHANGE, password_changed_url
+from accounts.reset_proofs import change_step_up
 from accounts.services.password_change import (
     PLACES_TO_UPDATE,
     password_apply,
@@ -36,6 +37,9 @@ TOO_MANY_WRONG = "The current password was wrong too many times."
 @CHANGE.flow.serves("start")
 def start(request, flow: FlowRun):
     user = request.user
+    step_up = change_step_up(request, CHANGE.start_url)
+    if step_up:
+        return redirect(step_up)
     if not channel_list_verified(user).exists():
         return flow.render("accounts/password_no_safecode.html", journey=CHANGE)
     if not flow.active:

@@ -166,3 +166,26 @@ def test_a_remembered_sign_in_is_not_a_fresh_second_factor(client, user, device)
 
 def test_the_session_cookie_name_is_not_the_remember_cookie():
     assert django_settings.SESSION_COOKIE_NAME != REMEMBER_COOKIE
+
+
+def test_a_remembered_browser_still_needs_a_fresh_second_factor_to_change_the_password(
+    client, user, device
+):
+    from time_machine import travel
+
+    from tests.twofactor.conftest import CONFIRM, app_passcode
+
+    change = reverse("accounts:password_change")
+    remembered_sign_in(client, user, device)
+    # A minute on, so that the passcode of this step is a new one for the app.
+    with travel(timezone.now() + timedelta(minutes=1), tick=False):
+        password_step(client, user)
+        asked = client.get(change)
+        assert asked.url.startswith(CONFIRM)
+        assert client.post(change, {"current_password": "x"}).url.startswith(CONFIRM)
+        code = app_passcode(device)
+        confirmed = client.post(
+            asked.url, {"device": device.pk, "method": "passcode", "code": code, "next": change}
+        )
+        assert confirmed.url == change
+        assert b"Current password" in client.get(change).content
