@@ -116,10 +116,9 @@ class Device(models.Model):
         found = []
         if self.totp_id and self.totp.confirmed:
             found.append("passcode")
-        phone_proven = self.phone_id is not None and self.phone.confirmed
-        if phone_proven and self.kind == Device.Kind.MOBILE:
+        if self.phone_id and self.kind == Device.Kind.MOBILE:
             found.append("sms")
-        if phone_proven:
+        if self.phone_id:
             found.append("call")
         return found
 

@@ -265,7 +265,12 @@ def second_factor_verify(
         .first()
     )
     otp = _otp_device(device, method) if device is not None else None
-    if otp is not None and _otp_verify(user, otp, code):
+    # The number of a phone enrolled with its app was typed and checked by the person who had
+    # just proven a SafeCode; the first passcode that comes back from it proves it.
+    first_use = otp is not None and otp is device.phone and not otp.confirmed
+    if otp is not None and _otp_verify(user, otp, code, confirming=first_use):
+        if first_use:
+            device_number_proven(device=device, request=request)
         Profile.objects.filter(user=user).update(failed_count=0)
         Device.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
         audit_record(

@@ -153,9 +153,9 @@ def test_a_mobile_phone_with_an_app_from_start_to_done(proven, person, outbox):
 
     device = confirmed_devices(person).get()
     assert (device.kind, device.phone_type, device.number) == ("mobile", "iphone", MOBILE_NUMBER)
-    # The app's passcode proved the app, not the number: texts and calls wait until a
-    # passcode sent to the number comes back.
-    assert device.is_default and device.methods == ["passcode"]
+    # The app's passcode proved the app; the number is proven by its first passcode.
+    assert device.is_default and device.methods == ["passcode", "sms", "call"]
+    assert not device.phone.confirmed
     added = [m for m in outbox if m.recipient == person.email]
     assert any("device was added" in m.subject for m in added)
     done = proven.get(DONE)

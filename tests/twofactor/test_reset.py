@@ -3,11 +3,13 @@ then the new password. The SafeCode alone never resets such an account."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AuditEvent
 from tests.accounts.pages import FORGOT, FORGOT_CODE, FORGOT_NEW, FORGOT_SEND
@@ -74,19 +76,21 @@ def test_an_account_without_a_device_goes_straight_to_the_new_password(client, u
     assert safecode_proven(client, user, outbox).url == FORGOT_NEW
 
 
-def test_an_unproven_number_never_proves_a_sign_in(user, outbox):
-    """A phone enrolled with its app offers texts and calls only once its number is proven."""
+def test_the_number_of_an_app_phone_is_proven_by_its_first_passcode(user, outbox, time_machine):
+    """A phone enrolled with its app offers texts and calls to the number the person typed;
+    the first passcode that comes back from it proves the number."""
     from tests.twofactor.conftest import make_device
+    from twofactor.models import PhoneDevice
     from twofactor.services import passcode_send, second_factor_verify
 
-    device = make_device(user, name="Unproven", number="+16175550177")
-    from twofactor.models import PhoneDevice
-
+    device = make_device(user, name="Typed number", number="+16175550177")
     PhoneDevice.objects.filter(pk=device.phone_id).update(confirmed=False)
     device.refresh_from_db()
-    assert device.methods == ["passcode"]
+    assert device.methods == ["passcode", "sms", "call"]
     passcode_send(device=device, method="sms")
-    result = second_factor_verify(
-        user=user, device_id=device.pk, method="sms", code=code_sent_to(outbox, "+16175550177")
-    )
-    assert not result.ok
+    code = code_sent_to(outbox, "+16175550177")
+    wrong = second_factor_verify(user=user, device_id=device.pk, method="sms", code="000000")
+    assert not wrong.ok and not PhoneDevice.objects.get(pk=device.phone_id).confirmed
+    time_machine.move_to(timezone.now() + timedelta(seconds=5))  # past the wait after a failure
+    result = second_factor_verify(user=user, device_id=device.pk, method="sms", code=code)
+    assert result.ok and PhoneDevice.objects.get(pk=device.phone_id).confirmed
