@@ -124,6 +124,16 @@ class ChannelForm(forms.Form):
         return bool(address) and is_affiliate_domain(email_domain(address))
 
 
+# How a box for a one-time code is drawn: the phone offers the code it received, with digits.
+ONE_TIME_CODE_ATTRS = {
+    "autocomplete": "one-time-code",
+    "inputmode": "numeric",
+    "autocapitalize": "off",
+    "spellcheck": "false",
+    "size": "8",
+}
+
+
 class CodeField(forms.CharField):
     """A code as typed. Whatever is wrong with it, the only message is "Enter the 6-digit code"."""
 
@@ -146,15 +156,7 @@ class CodeForm(forms.Form):
 
     code = CodeField(
         label="6-digit code",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autocapitalize": "off",
-                "spellcheck": "false",
-                "size": "8",
-            }
-        ),
+        widget=forms.TextInput(attrs=ONE_TIME_CODE_ATTRS),
     )
 
 

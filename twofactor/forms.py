@@ -11,7 +11,7 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import ValidationError
 
-from safecode.forms import CodeField
+from safecode.forms import ONE_TIME_CODE_ATTRS, CodeField
 from twofactor.models import Device, Profile
 
 CHOOSE_DEVICE = "Choose one of your devices."
@@ -84,15 +84,7 @@ class PasscodeForm(_DeviceChoice):
 
     code = CodeField(
         label="Passcode",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autocapitalize": "off",
-                "spellcheck": "false",
-                "size": "8",
-            }
-        ),
+        widget=forms.TextInput(attrs=ONE_TIME_CODE_ATTRS),
     )
     remember = forms.BooleanField(
         label="Remember me for 30 days",
@@ -315,15 +307,7 @@ class EnrollPasscodeForm(forms.Form):
 
     code = CodeField(
         label="Passcode",
-        widget=forms.TextInput(
-            attrs={
-                "autocomplete": "one-time-code",
-                "inputmode": "numeric",
-                "autocapitalize": "off",
-                "spellcheck": "false",
-                "size": "8",
-            }
-        ),
+        widget=forms.TextInput(attrs=ONE_TIME_CODE_ATTRS),
     )
 
     def __init__(self, *args, method: str = "passcode", **kwargs) -> None:
