@@ -416,6 +416,14 @@ def browser_is_remembered(*, user: User, cookie: str) -> bool:
     return True
 
 
+def browsers_remembered(*, user: User):
+    """The browsers that would still skip ``user``'s second step: not expired, and issued
+    under the password in force (the others are stale and are not listed)."""
+    return RememberedBrowser.objects.filter(
+        user=user, expires_at__gt=timezone.now(), password_marker=_password_marker(user)
+    )
+
+
 def browser_forget(*, user: User, browser_id: int, request: HttpRequest | None = None) -> None:
     RememberedBrowser.objects.filter(pk=browser_id, user=user).delete()
     audit_record(event="twofactor.browser_forgotten", subject=user, request=request)

@@ -189,3 +189,12 @@ def test_a_remembered_browser_still_needs_a_fresh_second_factor_to_change_the_pa
         )
         assert confirmed.url == change
         assert b"Current password" in client.get(change).content
+
+
+def test_a_browser_made_stale_by_a_password_change_is_not_listed(client, user, device):
+    from twofactor.services import browsers_remembered
+
+    remembered_sign_in(client, user, device)
+    assert browsers_remembered(user=user).count() == 1
+    password_apply(user=user, new_password="a brand new passphrase here", how="change")
+    assert browsers_remembered(user=user).count() == 0

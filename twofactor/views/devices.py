@@ -19,7 +19,6 @@ from django.contrib.auth import logout
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -37,6 +36,7 @@ from twofactor.services import (
     LastDeviceRequired,
     TwoFactorError,
     browser_forget,
+    browsers_remembered,
     device_make_default,
     device_remove,
     device_rename,
@@ -139,7 +139,7 @@ def _page(request, *, status=HTTPStatus.OK, rename_form=None, rename_pk=None, **
             "label": browser_label(browser.user_agent),
             "is_this_browser": browser.pk == this_browser,
         }
-        for browser in RememberedBrowser.objects.filter(user=user, expires_at__gt=timezone.now())
+        for browser in browsers_remembered(user=user)
     ]
     return render(
         request,
