@@ -195,6 +195,12 @@ class AccountsSettings:
         return _get("CURRENT_PASSWORD_ATTEMPTS", 3)
 
     @property
+    def SIGNIN_STAGES(self) -> tuple[str, ...]:
+        """Dotted paths of the ``accounts.stages.SignInStage`` subclasses between the password
+        and the session, in order."""
+        return tuple(_get("SIGNIN_STAGES", ("accounts.stages.ExpiredPasswordStage",)))
+
+    @property
     def RESET_PROOFS(self) -> tuple[str, ...]:
         """Dotted paths of the ``accounts.reset_proofs.ResetProof`` subclasses a forgotten
         password asks for after the SafeCode, when the account needs them."""

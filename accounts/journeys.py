@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -31,7 +30,7 @@ from accounts.app_settings import app_settings
 from accounts.models import User
 from accounts.services.recovery import RecoveryDetails, recovery_send_code, recovery_verify_code
 from accounts.services.unlock import unlock_send_code, unlock_with_code
-from accounts.stages import ExpiredPasswordStage, PendingSignIn
+from accounts.stages import ExpiredPasswordStage, PendingSignIn, sign_in_again
 from portal.flows import CodeVerification, Flow, FlowRun, Stage
 from safecode.models import Purpose
 
@@ -234,19 +233,10 @@ def _known_stages(prefix: str) -> list[Stage]:
     ]
 
 
-def sign_in_again(request: HttpRequest) -> HttpResponse:
-    messages.info(request, "Your sign-in timed out. Sign in again.")
-    return redirect("accounts:login")
-
-
 def _expired_guard(request: HttpRequest) -> HttpResponse | None:
     """The expired journey exists only while a sign-in waits for it; its run ends with it.
     A repeated post after the sign-in finished goes where the sign-in went."""
-    pending = PendingSignIn(request)
-    if pending.is_pending(ExpiredPasswordStage.name):
-        run = EXPIRED.flow.run(request)
-        if run.active and run.get("sign_in") != pending.id:
-            run.clear()  # a run of another sign-in: never carried over
+    if PendingSignIn(request).is_pending(ExpiredPasswordStage.name):
         return None
     request.session.pop(EXPIRED.flow.key, None)
     if request.user.is_authenticated:

@@ -11,14 +11,13 @@ earlier one.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
 from urllib.parse import urlencode
 
 from django.http import HttpRequest
 from django.urls import reverse
-from django.utils.module_loading import import_string
 
 from accounts.app_settings import app_settings
+from portal.loading import instances
 
 
 class SignedInRequirement:
@@ -54,14 +53,9 @@ class SignedInRequirement:
         return request.path_info.startswith(tuple(self.own_paths(request)))
 
 
-@lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> tuple[SignedInRequirement, ...]:
-    return tuple(import_string(path)() for path in paths)
-
-
 def signed_in_requirements() -> tuple[SignedInRequirement, ...]:
     """The requirements in force, in the order they are asked for.
 
     Read through the setting on every call (and cached by its value), so ``override_settings``
     in a test changes the list."""
-    return _load(tuple(app_settings.SIGNED_IN_REQUIREMENTS))
+    return instances(tuple(app_settings.SIGNED_IN_REQUIREMENTS))

@@ -13,15 +13,13 @@ remembered for the second factor skips it at sign-in only, never before a passwo
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
-from django.utils.module_loading import import_string
 
 from accounts.app_settings import app_settings
 from accounts.models import User
+from portal.loading import instances
 
 CHECK_STAGE = "check"
 
@@ -44,13 +42,8 @@ class ResetProof:
         return None
 
 
-@lru_cache(maxsize=8)
-def _load(paths: tuple[str, ...]) -> tuple[ResetProof, ...]:
-    return tuple(import_string(path)() for path in paths)
-
-
 def reset_proofs() -> tuple[ResetProof, ...]:
-    return _load(tuple(app_settings.RESET_PROOFS))
+    return instances(tuple(app_settings.RESET_PROOFS))
 
 
 def _run(request: HttpRequest):

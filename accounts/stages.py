@@ -15,22 +15,21 @@ Modelled on django-allauth's ``LoginStageController`` (ordered stages, ``set_han
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from accounts.app_settings import app_settings
 from accounts.models import User
 from audit.models import AuditEvent
 from audit.services import audit_record
+from portal.flows import flow_runs_clear
+from portal.loading import instances
 
 PENDING_KEY = "signin:pending"
 BACKEND = "accounts.backends.DirectoryBackend"
@@ -77,9 +76,8 @@ class ExpiredPasswordStage(SignInStage):
         )
 
 
-def signin_stages() -> list[SignInStage]:
-    paths = getattr(settings, "ACCOUNTS_SIGNIN_STAGES", ["accounts.stages.ExpiredPasswordStage"])
-    return [import_string(path)() for path in paths]
+def signin_stages() -> tuple[SignInStage, ...]:
+    return instances(tuple(app_settings.SIGNIN_STAGES))
 
 
 class PendingSignIn:
@@ -90,18 +88,18 @@ class PendingSignIn:
         self.session = request.session
 
     @classmethod
-    def start(cls, request: HttpRequest, user: User, next_url: str = "") -> PendingSignIn:
+    def start(
+        cls, request: HttpRequest, user: User, next_url: str = "", keep: tuple[str, ...] = ()
+    ) -> PendingSignIn:
+        """A pending sign-in for ``user``. Every journey run of the session ends with the one
+        before (a SafeCode proven for another account in this browser must not carry over),
+        but those of the flows named in ``keep``."""
         if request.user.is_authenticated:
             logout(request)
-        # A new sign-in starts every journey afresh: a run begun for another account in this
-        # browser (an expired password's SafeCode proven for it) must not carry over.
-        runs = [key for key in request.session.keys() if key.startswith("flow:")]  # noqa: SIM118
-        for key in runs:
-            del request.session[key]
+        flow_runs_clear(request, keep=keep)
         request.session.cycle_key()
         deadline = timezone.now() + app_settings.PENDING_SIGNIN_TIMEOUT
         request.session[PENDING_KEY] = {
-            "id": secrets.token_urlsafe(12),
             "user_id": user.pk,
             "next": next_url,
             "started": timezone.now().timestamp(),
@@ -129,12 +127,6 @@ class PendingSignIn:
         if user is None or not user.may_sign_in or user.is_locked:
             return None
         return user
-
-    @property
-    def id(self) -> str:
-        """A random name for this sign-in: journeys run inside it record it, so that a run
-        can never serve another sign-in."""
-        return (self.state or {}).get("id", "")
 
     @property
     def started_at(self) -> float:
@@ -177,9 +169,18 @@ class PendingSignIn:
             self.session[PENDING_KEY] = {**state, **changes}
 
 
-def signin_begin(request: HttpRequest, user: User, next_url: str = "") -> HttpResponse:
-    """A password was just proven for ``user``: run the pipeline, then start the session."""
-    PendingSignIn.start(request, user, next_url)
+def sign_in_again(request: HttpRequest) -> HttpResponse:
+    """A pending sign-in that timed out, or none: back to the sign-in page, saying why."""
+    messages.info(request, "Your sign-in timed out. Sign in again.")
+    return redirect("accounts:login")
+
+
+def signin_begin(
+    request: HttpRequest, user: User, next_url: str = "", keep: tuple[str, ...] = ()
+) -> HttpResponse:
+    """A password was just proven for ``user``: run the pipeline, then start the session.
+    ``keep`` names journeys whose runs go on past the sign-in (registration's, finished)."""
+    PendingSignIn.start(request, user, next_url, keep=keep)
     return signin_continue(request)
 
 
@@ -189,8 +190,7 @@ def signin_continue(request: HttpRequest) -> HttpResponse:
     user = pending.user
     if user is None:
         pending.clear()
-        messages.info(request, "Your sign-in timed out. Sign in again.")
-        return redirect("accounts:login")
+        return sign_in_again(request)
     stage = pending.pending_stage(user)
     if stage is not None:
         state = pending.state or {}

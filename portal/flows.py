@@ -39,6 +39,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
+KEY_PREFIX = "flow:"  # each run's session key: the prefix and the flow's name
 TIMED_OUT = "That took too long, so we started again. Nothing was changed."
 
 
@@ -83,7 +84,7 @@ class Flow:
         self.lifetime = lifetime
         self.guard = guard
         self.end_label = end_label
-        self.key = f"flow:{name}"
+        self.key = f"{KEY_PREFIX}{name}"
         self._index = {stage.name: i for i, stage in enumerate(stages)}
 
     @property
@@ -138,6 +139,15 @@ def serves(stage_name: str, flow: Flow | None = None):
         return wrapper
 
     return decorator
+
+
+def flow_runs_clear(request: HttpRequest, *, keep: tuple[str, ...] = ()) -> None:
+    """End every journey run of the session but those of the flows named in ``keep``: a new
+    sign-in starts every journey afresh, so nothing proven for one account carries over."""
+    runs = [key for key in request.session.keys() if key.startswith(KEY_PREFIX)]  # noqa: SIM118
+    for key in runs:
+        if key.removeprefix(KEY_PREFIX) not in keep:
+            del request.session[key]
 
 
 class FlowRun:

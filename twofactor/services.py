@@ -13,9 +13,7 @@ Rules kept here, whatever door calls them:
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 
 import django_otp
 from django.conf import settings
@@ -33,6 +31,7 @@ from audit.models import AuditEvent
 from audit.services import audit_record
 from delivery.models import Message
 from delivery.services import message_enqueue
+from safecode.codes import generate_code, generate_token, normalize_code
 from twofactor.app_settings import app_settings
 from twofactor.models import Device, PhoneDevice, Profile, RememberedBrowser
 
@@ -105,7 +104,7 @@ def device_confirm(
         device = Device.objects.select_for_update().get(pk=device.pk)
         if device.is_confirmed:
             return True
-        otp = _otp_device(device, method)
+        otp = otp_device_for(device, method)
         if otp is None or not _otp_verify(device.user, otp, code, confirming=True):
             audit_record(
                 event="twofactor.device_confirm_failed",
@@ -164,7 +163,7 @@ def passcode_send(*, device: Device, method: str, request: HttpRequest | None = 
     if phone is None or method not in ("sms", "call"):
         raise TwoFactorError("This device cannot receive passcodes that way.")
     now = timezone.now()
-    code = f"{secrets.randbelow(1_000_000):06d}"
+    code = generate_code()
     valid_until = now + app_settings.PASSCODE_VALIDITY
     resend_after = now - app_settings.PASSCODE_INTERVAL + app_settings.PASSCODE_VALIDITY
     with transaction.atomic():
@@ -232,7 +231,9 @@ class SecondFactorResult:
         return self.device is not None
 
 
-def _otp_device(device: Device, method: str):
+def otp_device_for(device: Device, method: str):
+    """The django-otp device that ``method`` on ``device`` proves (for ``django_otp.login``,
+    so the console's own check sees it); None when the device has no such part."""
     if method == "passcode":
         return device.totp
     if method in ("sms", "call"):
@@ -245,8 +246,8 @@ def _otp_verify(user: User, otp, code: str, *, confirming: bool = False) -> bool
     sign-in (``confirming`` is the one check that may prove it)."""
     if not (otp.confirmed or confirming):
         return False
-    code = "".join(ch for ch in (code or "") if ch.isdigit())
-    if len(code) != 6:
+    code = normalize_code(code)
+    if code is None:
         return False
     return django_otp.verify_token(user, otp.persistent_id, code) is not None
 
@@ -264,7 +265,7 @@ def second_factor_verify(
         .select_related("totp", "phone")
         .first()
     )
-    otp = _otp_device(device, method) if device is not None else None
+    otp = otp_device_for(device, method) if device is not None else None
     # The number of a phone enrolled with its app was typed and checked by the person who had
     # just proven a SafeCode; the first passcode that comes back from it proves it.
     first_use = otp is not None and otp is device.phone and not otp.confirmed
@@ -298,12 +299,6 @@ def second_factor_verify(
         locked = account_lock(user=user, reason=f"second_factor:{method}", request=request)
         Profile.objects.filter(pk=profile.pk).update(failed_count=0)
     return SecondFactorResult(device=None, locked=locked)
-
-
-def otp_device_for(device: Device, method: str):
-    """The django-otp device a sign-in with ``method`` on ``device`` proved (for
-    ``django_otp.login``, so the admin's own check sees it)."""
-    return _otp_device(device, method)
 
 
 # My Settings & Devices ----------------------------------------------------------------------
@@ -385,7 +380,7 @@ def _secret_hash(secret: str) -> str:
 
 def browser_remember(*, user: User, user_agent: str) -> str:
     """A new remembered browser; returns the cookie value (``<id>:<secret>``), shown once."""
-    secret = secrets.token_urlsafe(32)
+    secret = generate_token()
     browser = RememberedBrowser.objects.create(
         user=user,
         secret_hash=_secret_hash(secret),
@@ -412,7 +407,12 @@ def browser_is_remembered(*, user: User, cookie: str) -> bool:
     if not constant_time_compare(browser.password_marker, _password_marker(user)):
         browser.delete()
         return False
-    RememberedBrowser.objects.filter(pk=browser.pk).update(last_seen_at=timezone.now())
+    # The page lists the day a browser was last seen: one write a day, not one per check (the
+    # sign-in pipeline asks this more than once per request).
+    today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    RememberedBrowser.objects.filter(pk=browser.pk, last_seen_at__lt=today).update(
+        last_seen_at=timezone.now()
+    )
     return True
 
 
@@ -427,10 +427,6 @@ def browsers_remembered(*, user: User):
 def browser_forget(*, user: User, browser_id: int, request: HttpRequest | None = None) -> None:
     RememberedBrowser.objects.filter(pk=browser_id, user=user).delete()
     audit_record(event="twofactor.browser_forgotten", subject=user, request=request)
-
-
-def remembered_for() -> timedelta:
-    return app_settings.REMEMBER_FOR
 
 
 # Activation links ----------------------------------------------------------------------------
@@ -472,7 +468,7 @@ def activation_link_send(*, device: Device, request: HttpRequest | None = None) 
             )
         now = timezone.now()
         ActivationLink.objects.filter(device=device, used_at__isnull=True).update(used_at=now)
-        token = secrets.token_urlsafe(32)
+        token = generate_token()
         link = ActivationLink.objects.create(
             device=device,
             token_hash=_activation_hash(token),

@@ -47,7 +47,7 @@ def start(request, flow: FlowRun):
         return redirect("accounts:password_expired_safecode")
     form = CaptchaForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        return flow.start(sign_in=PendingSignIn(request).id)
+        return flow.start()
     return flow.render("accounts/password_captcha.html", journey=EXPIRED, form=form)
 
 

@@ -149,10 +149,12 @@ def register_account(request, flow: FlowRun):
         except service.UsernameTaken as exc:
             form.add_error("username", str(exc))
         else:
-            response = signin_begin(request, user, flow.get("next") or "")
-            # A press of "Create my account" that comes after this one goes on from here (the
-            # new sign-in started every journey afresh, so the finished run is kept after it).
+            # A press of "Create my account" that comes after this one goes on from here: the
+            # finished run is kept through the new sign-in, which ends every other run.
             flow.done("account", then=reverse("accounts:signin_continue"), person_id=None)
+            response = signin_begin(
+                request, user, flow.get("next") or "", keep=(REGISTRATION.name,)
+            )
             # Shown once, on whatever page comes next (the SafeCode prompt, for a new account).
             messages.success(request, f"Your account is ready. Your username is {user.username}.")
             return response

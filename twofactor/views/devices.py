@@ -147,7 +147,6 @@ def _page(request, *, status=HTTPStatus.OK, rename_form=None, rename_pk=None, **
         {
             "rows": rows,
             "default_device": default,
-            "login_action": action,
             "login_action_form": login_action_form,
             "browsers": browsers,
             "fresh": second_factor_is_fresh(request),

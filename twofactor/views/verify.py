@@ -11,7 +11,6 @@ before a change and the second factor of a password reset.
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -19,7 +18,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
-from accounts.stages import PendingSignIn, signin_continue
+from accounts.stages import PendingSignIn, sign_in_again, signin_continue
 from twofactor.app_settings import app_settings
 from twofactor.choice import MethodChoice, locked_page, passcode_sent_forget, signin_flow
 from twofactor.remember import remember_cookie_set
@@ -28,9 +27,6 @@ from twofactor.services import (
     otp_device_for,
 )
 from twofactor.stages import SecondFactorStage
-
-TIMED_OUT = "Your sign-in timed out. Sign in again."
-
 
 # The page ------------------------------------------------------------------------------------
 
@@ -55,8 +51,7 @@ def verify(request):
         pending.clear()
         if request.user.is_authenticated:
             return redirect("home")
-        messages.info(request, TIMED_OUT)
-        return redirect("accounts:login")
+        return sign_in_again(request)
 
     choice = MethodChoice(request, user, flow=signin_flow(pending), remember=True)
     if request.method == "POST":
