@@ -25,10 +25,10 @@ class SecondFactorStage(SignInStage):
     name = "second_factor"
     url_name = "twofactor:verify"
 
-    def is_needed(self, user: User, request: HttpRequest) -> bool:
+    def is_needed(self, user: User, request: HttpRequest | None) -> bool:
         if not user_has_device(user):
             return False
-        cookie = remember_cookie_value(request)
+        cookie = remember_cookie_value(request) if request is not None else ""
         return not browser_is_remembered(user=user, cookie=cookie)
 
     def on_enter(self, request: HttpRequest, user: User) -> None:

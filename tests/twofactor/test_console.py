@@ -132,3 +132,16 @@ def test_with_the_staff_rule_off_the_console_needs_no_second_factor(settings, de
     client = Client()
     client.force_login(desk_user)
     assert client.get(ADMIN).status_code == HTTPStatus.OK
+
+
+def test_authenticate_refuses_an_account_whose_second_factor_is_not_given(user, device, rf):
+    """A later door that calls ``authenticate()`` and then ``login()`` gets nobody: the
+    backend refuses an account that a stage of the sign-in pipeline still waits for."""
+    from django.contrib.auth import authenticate
+
+    from tests.factories import DEFAULT_PASSWORD, UserFactory
+
+    request = rf.post("/some/door/")
+    assert authenticate(request, username=user.username, password=DEFAULT_PASSWORD) is None
+    plain = UserFactory()
+    assert authenticate(request, username=plain.username, password=DEFAULT_PASSWORD) == plain
