@@ -1,17 +1,20 @@
 """Two-factor devices, the person's sign-in preferences and remembered browsers.
 
 A ``Device`` here is what the person enrolled and sees in My Settings & Devices: a mobile
-phone, a tablet or a landline, with a name. Each holds the django-otp devices that prove it:
-a TOTP key (``otp_totp.TOTPDevice``: passcodes from an authenticator app, with django-otp's
-throttling, drift and ``last_t`` against replay) and/or a ``PhoneDevice`` (passcodes by text
-message or a phone call). A sign-in is always verified against the one OTP device the person
-chose, never by trying a code against every device.
+phone, a tablet, a landline or a security key, with a name. Each holds the django-otp devices
+that prove it: a TOTP key (``otp_totp.TOTPDevice``: passcodes from an authenticator app, with
+django-otp's throttling, drift and ``last_t`` against replay), a ``PhoneDevice`` (passcodes by
+text message or a phone call), an ``AppKey`` (pushes approved in the portal's own
+authenticator app, /m/) and/or a ``SecurityKey`` (WebAuthn). A sign-in is always verified
+against the one OTP device the person chose, never by trying a code against every device.
 
 A device is created unconfirmed and counts as a second factor only once a correct code from
 it confirmed it (``confirmed_at``, set in one transaction with its OTP devices' ``confirmed``).
 """
 
 from __future__ import annotations
+
+import uuid
 
 from django.conf import settings
 from django.db import models
@@ -69,6 +72,7 @@ class Device(models.Model):
         MOBILE = "mobile", "Mobile phone"
         TABLET = "tablet", "Tablet"
         LANDLINE = "landline", "Landline"
+        SECURITY_KEY = "key", "Security key"
 
     class PhoneType(models.TextChoices):
         IPHONE = "iphone", "iPhone"
@@ -87,6 +91,16 @@ class Device(models.Model):
     )
     phone = models.OneToOneField(
         PhoneDevice, null=True, blank=True, on_delete=models.SET_NULL, related_name="portal_device"
+    )
+    app = models.OneToOneField(
+        "AppKey", null=True, blank=True, on_delete=models.SET_NULL, related_name="portal_device"
+    )
+    security_key = models.OneToOneField(
+        "SecurityKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="portal_device",
     )
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -114,6 +128,10 @@ class Device(models.Model):
     def methods(self) -> list[str]:
         """What the device can do at sign-in, in the order offered."""
         found = []
+        if self.security_key_id:
+            found.append("webauthn")
+        if self.app_id and self.app.confirmed:
+            found.append("push")
         if self.totp_id and self.totp.confirmed:
             found.append("passcode")
         if self.phone_id and self.kind == Device.Kind.MOBILE:
@@ -133,6 +151,7 @@ class Profile(models.Model):
 
     class LoginAction(models.TextChoices):
         ASK = "ask", "Ask me to choose an authentication method"
+        PUSH = "push", "Automatically send this device a push"
         CALL = "call", "Automatically call this device"
 
     user = models.OneToOneField(
@@ -142,6 +161,8 @@ class Profile(models.Model):
         max_length=10, choices=LoginAction.choices, default=LoginAction.ASK
     )
     failed_count = models.PositiveIntegerField(default=0)
+    # A push reported as fraud mutes pushes to the account until then.
+    push_muted_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Two-factor settings of {self.user}"
@@ -183,6 +204,9 @@ class ActivationLink(models.Model):
 
     device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="activation_links")
     token_hash = models.CharField(max_length=64, unique=True)
+    # A link that activates the portal's own authenticator app (/m/activate/) rather than
+    # showing the key of another app.
+    for_app = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
@@ -198,3 +222,153 @@ class ActivationLink(models.Model):
 
     def __str__(self) -> str:
         return f"Activation link for {self.device}"
+
+
+class AppKey(TimestampMixin, OTPDevice):
+    """The portal's authenticator web app (/m/) on one phone: the public half of the P-256
+    key pair the app made with WebCrypto at activation. The private half never leaves the
+    phone (not extractable, in its IndexedDB); every poll and every decision the app sends is
+    signed with it and verified here (``twofactor.push``).
+
+    Removing the device deletes this row, which revokes the key: the app's next request is
+    answered "removed" and it says so.
+    """
+
+    public_key = models.TextField(help_text="SubjectPublicKeyInfo, DER, base64url.")
+    platform = models.CharField(max_length=200, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    # A Web Push subscription (RFC 8030/8291), when the phone's browser gave one.
+    push_endpoint = models.URLField(max_length=1000, blank=True)
+    push_p256dh = models.CharField(max_length=200, blank=True)
+    push_auth = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        verbose_name = "authenticator app key"
+
+    def verify_token(self, token) -> bool:
+        """A push is approved on the phone, never typed: no token proves this device."""
+        return False
+
+
+class PushRequest(models.Model):
+    """One "Send Me a Push": a sign-in (or a step-up, or a reset) waiting for the phone.
+
+    The id is random, so that one request's id says nothing of another's. ``number`` is the
+    verified-push number the waiting page shows and the phone must type; the phone's API
+    never returns it. A decision is accepted once (a conditional UPDATE from ``pending``),
+    and an approval is used once, by the page that asked and no other (``approved`` ->
+    ``used``, matched on ``waiter``).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Waiting for the phone"
+        APPROVED = "approved", "Approved"
+        USED = "used", "Approved and used"
+        DENIED = "denied", "Denied"
+        FRAUD = "fraud", "Denied and reported as fraud"
+        WRONG_NUMBER = "wrong_number", "Refused: the number typed did not match"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="push_requests"
+    )
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="push_requests")
+    purpose = models.CharField(max_length=40)
+    number = models.CharField(max_length=3)
+    # Keyed hash of a secret kept in the session of the page that asked: only that page may
+    # wait for this push and use its approval (``twofactor.binding``).
+    waiter = models.CharField(max_length=64, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    browser = models.CharField(max_length=200, blank=True)
+    place = models.CharField(max_length=100, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+    nonce = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"Push to {self.user} ({self.get_state_display()})"
+
+
+class FraudReport(models.Model):
+    """A push the person denied on the phone and reported as fraud: the service desk's queue.
+
+    Someone who knows the password is trying to sign in; the desk contacts the person and
+    resolves the report here (the console).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="fraud_reports"
+    )
+    push = models.OneToOneField(PushRequest, on_delete=models.CASCADE, related_name="report")
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    browser = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["resolved_at", "-created_at"]
+
+    def __str__(self) -> str:
+        return f"Fraud reported by {self.user} on {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SecurityKey(TimestampMixin, OTPDevice):
+    """A WebAuthn credential: a security key, or a passkey on a phone or a computer.
+
+    Checked by py_webauthn (``twofactor.security_keys``); the signature counter only goes up,
+    and a key whose counter goes back (a cloned key) is refused and audited.
+    """
+
+    credential_id = models.CharField(max_length=1400, unique=True, help_text="base64url")
+    public_key = models.TextField(help_text="COSE public key, base64url.")
+    sign_count = models.PositiveBigIntegerField(default=0)
+    transports = models.JSONField(default=list, blank=True)
+    aaguid = models.CharField(max_length=36, blank=True)
+    discoverable = models.BooleanField(default=False)
+    # Whether the key said at registration that it may be backed up (a synced passkey). The
+    # flag never changes for one credential (WebAuthn's BE bit), so an answer that changes it
+    # is not from this key.
+    backup_eligible = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = "security key"
+
+    def verify_token(self, token) -> bool:
+        """A key answers a WebAuthn ceremony, never a typed token."""
+        return False
+
+
+class WebAuthnChallenge(models.Model):
+    """One ceremony's challenge, kept on the server and used once (a conditional UPDATE)."""
+
+    class Purpose(models.TextChoices):
+        REGISTER = "register", "Register a key"
+        AUTHENTICATE = "authenticate", "Sign in with a key"
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webauthn_challenges"
+    )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices)
+    # The session of the page that asked for it (``twofactor.binding``): only that page's
+    # answer uses it, and only that page's next request replaces it.
+    waiter = models.CharField(max_length=64, blank=True)
+    challenge = models.CharField(max_length=128, unique=True, help_text="base64url")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} for {self.user}"

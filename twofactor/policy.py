@@ -23,7 +23,7 @@ def twofactor_required(user: User) -> bool:
 def user_devices(user: User):
     """The confirmed devices of ``user``, default first."""
     return Device.objects.filter(user=user, confirmed_at__isnull=False).select_related(
-        "totp", "phone"
+        "totp", "phone", "app", "security_key"
     )
 
 

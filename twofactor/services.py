@@ -114,28 +114,34 @@ def device_confirm(
                 method=method,
             )
             return False
-        now = timezone.now()
         # Only what the code proved counts: an app's passcode proves the app, not the number.
         type(otp).objects.filter(pk=otp.pk).update(confirmed=True)
-        has_default = Device.objects.filter(user=device.user, is_default=True).exists()
-        device.confirmed_at = now
-        device.is_default = not has_default
-        device.save(update_fields=["confirmed_at", "is_default"])
-        audit_record(
-            event="twofactor.device_added",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            subject=device.user,
-            request=request,
-            device=device.name,
-            kind=device.kind,
-        )
-        notice_send(
-            user=device.user,
-            name="twofactor/device_added",
-            context={"device": device},
-            report_change="twofactor.device_added",
-        )
+        device_mark_confirmed(device=device, request=request)
     return True
+
+
+def device_mark_confirmed(*, device: Device, request: HttpRequest | None = None) -> None:
+    """The device proved itself (a code from it, the app's activation, a key's registration):
+    it counts from now, the first device becomes the default, and the person is told on their
+    account email. Called inside the transaction that proved it, the device row locked."""
+    has_default = Device.objects.filter(user=device.user, is_default=True).exists()
+    device.confirmed_at = timezone.now()
+    device.is_default = not has_default
+    device.save(update_fields=["confirmed_at", "is_default"])
+    audit_record(
+        event="twofactor.device_added",
+        outcome=AuditEvent.Outcome.SUCCESS,
+        subject=device.user,
+        request=request,
+        device=device.name,
+        kind=device.kind,
+    )
+    notice_send(
+        user=device.user,
+        name="twofactor/device_added",
+        context={"device": device},
+        report_change="twofactor.device_added",
+    )
 
 
 def device_number_proven(*, device: Device, request: HttpRequest | None = None) -> None:
@@ -238,6 +244,10 @@ def otp_device_for(device: Device, method: str):
         return device.totp
     if method in ("sms", "call"):
         return device.phone
+    if method == "push":
+        return device.app
+    if method == "webauthn":
+        return device.security_key
     return None
 
 
@@ -272,17 +282,33 @@ def second_factor_verify(
     if otp is not None and _otp_verify(user, otp, code, confirming=first_use):
         if first_use:
             device_number_proven(device=device, request=request)
-        Profile.objects.filter(user=user).update(failed_count=0)
-        Device.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
-        audit_record(
-            event="twofactor.verified",
-            outcome=AuditEvent.Outcome.SUCCESS,
-            subject=user,
-            request=request,
-            method=method,
-            device=device.name,
-        )
-        return SecondFactorResult(device=device)
+        return second_factor_succeeded(user=user, device=device, method=method, request=request)
+    return second_factor_failed(user=user, method=method, request=request)
+
+
+def second_factor_succeeded(
+    *, user: User, device: Device, method: str, request: HttpRequest | None = None
+) -> SecondFactorResult:
+    """What every proven second factor does, whatever the method: the failure count starts
+    again, the device is stamped, and the audit trail says which method it was."""
+    Profile.objects.filter(user=user).update(failed_count=0)
+    Device.objects.filter(pk=device.pk).update(last_used_at=timezone.now())
+    audit_record(
+        event="twofactor.verified",
+        outcome=AuditEvent.Outcome.SUCCESS,
+        subject=user,
+        request=request,
+        method=method,
+        device=device.name,
+    )
+    return SecondFactorResult(device=device)
+
+
+def second_factor_failed(
+    *, user: User, method: str, request: HttpRequest | None = None
+) -> SecondFactorResult:
+    """What every wrong second factor does, whatever the method: it counts, and
+    ``LOCK_AFTER_FAILURES`` in a row lock the account."""
     profile, _ = Profile.objects.get_or_create(user=user)
     Profile.objects.filter(pk=profile.pk).update(failed_count=F("failed_count") + 1)
     failures = Profile.objects.values_list("failed_count", flat=True).get(pk=profile.pk)
@@ -305,9 +331,11 @@ def second_factor_verify(
 
 
 def _delete(device: Device) -> None:
-    totp, phone = device.totp, device.phone
+    """Delete ``device`` and the OTP devices that proved it; for the authenticator app that
+    revokes its key, for a security key its credential."""
+    linked_devices = (device.totp, device.phone, device.app, device.security_key)
     device.delete()
-    for linked in (totp, phone):
+    for linked in linked_devices:
         if linked is not None:
             linked.delete()
 
@@ -395,7 +423,7 @@ def browser_is_remembered(*, user: User, cookie: str) -> bool:
     """Whether ``cookie`` names a live remembered browser of ``user``: not expired, issued
     under the password in force, and not forgotten."""
     browser_id, _, secret = (cookie or "").partition(":")
-    if not browser_id.isdigit() or not secret:
+    if not (browser_id.isascii() and browser_id.isdigit()) or len(browser_id) > 18 or not secret:
         return False
     browser = RememberedBrowser.objects.filter(
         pk=int(browser_id), user=user, expires_at__gt=timezone.now()
@@ -440,9 +468,13 @@ def _activation_hash(token: str) -> str:
     return salted_hmac(ACTIVATION_SALT, token, algorithm="sha256").hexdigest()
 
 
-def activation_link_send(*, device: Device, request: HttpRequest | None = None) -> str:
+def activation_link_send(
+    *, device: Device, request: HttpRequest | None = None, app_token: str = ""
+) -> str:
     """Email the account a link that opens, on the phone, the QR code and key of ``device``
-    (unconfirmed, with an authenticator app); returns the address it went to.
+    (unconfirmed, with an authenticator app); returns the address it went to. With
+    ``app_token`` (the portal's own app), the email carries the same activation link as the
+    QR code on the page instead of a new one.
 
     The link works once, for ``ACTIVATION_LINK_VALIDITY``; a newer one ends the older ones,
     and a device gets at most ``ACTIVATION_LINKS_PER_DEVICE``. Only the token's keyed hash
@@ -461,21 +493,17 @@ def activation_link_send(*, device: Device, request: HttpRequest | None = None) 
         device = Device.objects.select_for_update().get(pk=device.pk)
         if device.is_confirmed or device.totp is None:
             raise TwoFactorError("This device is not waiting for an authenticator app.")
-        if ActivationLink.objects.filter(device=device).count() >= ACTIVATION_LINKS_PER_DEVICE:
-            raise TwoFactorError(
-                "We sent as many activation links as we can for this device. Check your email, "
-                "or scan the QR code instead."
-            )
-        now = timezone.now()
-        ActivationLink.objects.filter(device=device, used_at__isnull=True).update(used_at=now)
-        token = generate_token()
-        link = ActivationLink.objects.create(
-            device=device,
-            token_hash=_activation_hash(token),
-            expires_at=now + app_settings.ACTIVATION_LINK_VALIDITY,
-        )
+        if app_token:
+            link = activation_link_live(app_token, for_app=True)
+            if link is None or link.device_id != device.pk:
+                raise TwoFactorError("This activation link has expired. Start the setup again.")
+            token = app_token
+            path = f"{reverse('mobile:activate')}#{token}"
+        else:
+            token = activation_link_create(device=device)
+            link = ActivationLink.objects.get(token_hash=_activation_hash(token))
+            path = reverse("twofactor:activation_link", args=[token])
         hours = int(app_settings.ACTIVATION_LINK_VALIDITY.total_seconds() // 3600)
-        path = reverse("twofactor:activation_link", args=[token])
         email_enqueue(
             recipient=address,
             template="twofactor/email/activation_link",
@@ -484,6 +512,7 @@ def activation_link_send(*, device: Device, request: HttpRequest | None = None) 
                 "device": device,
                 "link": f"{settings.PORTAL_URL}{path}",
                 "hours": hours,
+                "portal_app": bool(app_token),
             },
             purpose="twofactor.activation_link",
             user=user,
@@ -499,7 +528,32 @@ def activation_link_send(*, device: Device, request: HttpRequest | None = None) 
     return address
 
 
-def _activation_link_live(token: str):
+def activation_link_create(*, device: Device, for_app: bool = False) -> str:
+    """A new link for ``device`` (unconfirmed, locked by the caller's transaction); returns
+    its token, shown once. A device gets at most ``ACTIVATION_LINKS_PER_DEVICE``; the new one
+    ends the device's other open links."""
+    from twofactor.models import ActivationLink
+
+    if ActivationLink.objects.filter(device=device).count() >= ACTIVATION_LINKS_PER_DEVICE:
+        raise TwoFactorError(
+            "We sent as many activation links as we can for this device. Check your email, "
+            "or scan the QR code instead."
+        )
+    now = timezone.now()
+    ActivationLink.objects.filter(device=device, used_at__isnull=True).update(used_at=now)
+    token = generate_token()
+    ActivationLink.objects.create(
+        device=device,
+        token_hash=_activation_hash(token),
+        for_app=for_app,
+        expires_at=now + app_settings.ACTIVATION_LINK_VALIDITY,
+    )
+    return token
+
+
+def activation_link_live(token: str, *, for_app: bool = False):
+    """The open, unexpired link ``token`` names, of a device still being set up with an app;
+    a link of the portal's own app (``for_app``) is never one that shows a key."""
     from twofactor.models import ActivationLink
 
     if not token or len(token) > 100:
@@ -508,6 +562,7 @@ def _activation_link_live(token: str):
         ActivationLink.objects.select_related("device__totp", "device__user")
         .filter(
             token_hash=_activation_hash(token),
+            for_app=for_app,
             used_at__isnull=True,
             expires_at__gt=timezone.now(),
         )
@@ -521,7 +576,7 @@ def _activation_link_live(token: str):
 def activation_link_device(*, token: str) -> Device | None:
     """The device a live link would open, without using the link: None for an unknown,
     used or expired link, or one whose device is confirmed or gone."""
-    link = _activation_link_live(token)
+    link = activation_link_live(token)
     return link.device if link is not None else None
 
 
@@ -531,7 +586,7 @@ def activation_link_open(*, token: str, request: HttpRequest | None = None) -> D
     from portal.single_use import single_use_consume
     from twofactor.models import ActivationLink
 
-    link = _activation_link_live(token)
+    link = activation_link_live(token)
     if link is None or not single_use_consume(ActivationLink.objects, pk=link.pk):
         return None
     audit_record(
