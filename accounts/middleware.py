@@ -26,6 +26,8 @@ def always_reachable(path: str, user) -> bool:
         reverse("accounts:help"),
         reverse("accounts:recent_proof"),
         reverse("healthz"),
+        # The authenticator app holds nothing of the account; its calls are signed.
+        reverse("mobile:app"),
         settings.STATIC_URL,
         settings.MEDIA_URL,
         *MOUNTED_PREFIXES,

@@ -20,6 +20,8 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("safecode/", include("safecode.urls")),
     path("twofactor/", include("twofactor.urls")),
+    # The portal's authenticator web app for phones.
+    path("m/", include("twofactor.mobile_urls")),
     path("admin/", admin.site.urls),
     # Development conveniences; every view there answers 404 unless DEBUG is on.
     path("dev/", include("delivery.dev_urls")),

@@ -18,6 +18,8 @@ CHOOSE_DEVICE = "Choose one of your devices."
 CHOOSE_METHOD = "Choose how to get a passcode."
 
 METHOD_LABELS = {
+    "webauthn": "Use security key",
+    "push": "Send me a push",
     "passcode": "Enter a passcode",
     "sms": "Text me a passcode",
     "call": "Call me",
@@ -75,7 +77,8 @@ class _DeviceChoice(forms.Form):
         """The device id and method as sent, even when the form is invalid, so that a page can
         show the errors beside the device they are about."""
         raw_device = str(self.data.get(self.add_prefix("device"), ""))
-        device_id = int(raw_device) if raw_device.isdigit() and len(raw_device) < 12 else None
+        digits = raw_device.isascii() and raw_device.isdigit()
+        device_id = int(raw_device) if digits and len(raw_device) < 12 else None
         return device_id, str(self.data.get(self.add_prefix("method"), ""))
 
 
@@ -101,9 +104,10 @@ class PasscodeForm(_DeviceChoice):
 
 
 class SendPasscodeForm(_DeviceChoice):
-    """Send a passcode to the chosen device's phone, by text message or by a call."""
+    """Send a passcode to the chosen device's phone, by text message or by a call, or a push
+    to its authenticator app."""
 
-    methods = ("sms", "call")
+    methods = ("push", "sms", "call")
 
 
 class RenameForm(forms.Form):
@@ -125,8 +129,8 @@ class RenameForm(forms.Form):
 
 
 class LoginActionForm(forms.Form):
-    """What happens when the person signs in: choose a method each time, or a call to the
-    default device straight away (offered only when that device has a phone)."""
+    """What happens when the person signs in: choose a method each time, or a push or a call
+    to the default device straight away (each offered only when that device can)."""
 
     action = forms.ChoiceField(
         label="When I sign in",
@@ -141,12 +145,25 @@ class LoginActionForm(forms.Form):
     def __init__(self, *args, default_device: Device | None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.default_device = default_device
+        methods = default_device.methods if default_device is not None else []
+        offered = {Profile.LoginAction.ASK: True}
+        offered[Profile.LoginAction.PUSH] = "push" in methods
+        offered[Profile.LoginAction.CALL] = "call" in methods
+        # Only what the default device can do is shown; a post of anything else is refused
+        # by ``clean_action`` with the reason.
+        self.fields["action"].widget.choices = [
+            (value, label) for value, label in Profile.LoginAction.choices if offered.get(value)
+        ]
 
     def clean_action(self) -> str:
         action = self.cleaned_data["action"]
         device = self.default_device
         if action == Profile.LoginAction.CALL and (device is None or device.phone_id is None):
             raise ValidationError("Your default device cannot receive calls.", code="no_phone")
+        if action == Profile.LoginAction.PUSH and (device is None or "push" not in device.methods):
+            raise ValidationError(
+                "Your default device does not have the authenticator app.", code="no_app"
+            )
         return action
 
 
@@ -313,3 +330,65 @@ class EnrollPasscodeForm(forms.Form):
     def __init__(self, *args, method: str = "passcode", **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["code"].label = CODE_LABELS.get(method, "Passcode")
+
+
+# Security keys and passkeys (twofactor.security_keys) ----------------------------------------
+
+KEY_NO_ANSWER = (
+    "Your browser sent no answer from the key. Select the button again and touch your key when "
+    "it blinks (this needs JavaScript), or choose another way."
+)
+KEY_UNREADABLE = "The answer from the key could not be read. Try again."
+# A browser's answer is a few kilobytes; anything much larger is not one.
+MAX_CREDENTIAL_LENGTH = 64_000
+
+
+class CredentialField(forms.CharField):
+    """The JSON of a WebAuthn answer (``credential.toJSON()``), put in a hidden field by
+    static/js/webauthn.js: a JSON object of a bounded size. What is inside is for
+    py_webauthn to judge (``twofactor.security_keys``)."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("error_messages", {"required": KEY_NO_ANSWER})
+        super().__init__(**kwargs)
+
+    def clean(self, value):
+        import json
+
+        value = super().clean(value)
+        if len(value) > MAX_CREDENTIAL_LENGTH:
+            raise ValidationError(KEY_UNREADABLE, code="too_long")
+        try:
+            data = json.loads(value)
+        except (ValueError, RecursionError):
+            raise ValidationError(KEY_UNREADABLE, code="not_json") from None
+        if not isinstance(data, dict):
+            raise ValidationError(KEY_UNREADABLE, code="not_object")
+        return value
+
+
+class SecurityKeyForm(_DeviceChoice):
+    """The answer of the chosen device's security key, at sign-in, step-up or reset."""
+
+    methods = ("webauthn",)
+    credential = CredentialField()
+    remember = PasscodeForm.base_fields["remember"]
+
+    def __init__(self, *args, devices, remember: bool = True, **kwargs) -> None:
+        super().__init__(*args, devices=devices, **kwargs)
+        if not remember:
+            del self.fields["remember"]
+
+
+class SecurityKeyRegisterForm(RenameForm):
+    """The wizard's key stage: a name for the key, and its answer to the registration."""
+
+    credential = CredentialField()
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].label = "Name this key"
+        self.fields["name"].initial = "Security key"
+        self.fields["name"].help_text = "So that you can tell it from your other devices."

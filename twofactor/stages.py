@@ -32,34 +32,43 @@ class SecondFactorStage(SignInStage):
         return not browser_is_remembered(user=user, cookie=cookie)
 
     def on_enter(self, request: HttpRequest, user: User) -> None:
-        """ "When I log in: Automatically call this device": the call to the default device is
-        placed as the pipeline first sends the person here, once per sign-in. A call placed
-        less than a minute ago is not placed again; its passcode still works."""
+        """ "When I log in: Automatically send this device a push" (or "call this device"):
+        the push or call to the default device goes out as the pipeline first sends the
+        person here, once per sign-in. A call placed less than a minute ago is not placed
+        again, nor a push sent while one waits; what was sent still works."""
         from accounts.stages import PendingSignIn
         from twofactor.choice import passcode_sent_record, signin_flow
         from twofactor.models import Profile
         from twofactor.policy import user_devices
+        from twofactor.push import push_send
         from twofactor.services import PasscodeWait, TwoFactorError, passcode_send
 
         action = Profile.objects.filter(user=user).values_list("login_action", flat=True).first()
-        if action != Profile.LoginAction.CALL:
+        if action not in (Profile.LoginAction.CALL, Profile.LoginAction.PUSH):
             return
+        method = "push" if action == Profile.LoginAction.PUSH else "call"
         device = user_devices(user).filter(is_default=True).first()
-        if device is None or "call" not in device.methods:
+        if device is None or method not in device.methods:
             return
+        flow = signin_flow(PendingSignIn(request))
+        push_id = ""
         try:
-            passcode_send(device=device, method="call", request=request)
+            if method == "push":
+                push_id = str(push_send(device=device, flow=flow, request=request).pk)
+            else:
+                passcode_send(device=device, method="call", request=request)
         except PasscodeWait:
             pass
-        except TwoFactorError:
+        except TwoFactorError:  # PushUnavailable among them
             return
         passcode_sent_record(
             request,
             user=user,
             device=device,
-            method="call",
-            flow=signin_flow(PendingSignIn(request)),
+            method=method,
+            flow=flow,
             auto=True,
+            push_id=push_id,
         )
 
     def after_login(self, request: HttpRequest, user: User, data) -> None:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from twofactor.views import devices, enroll, reset, verify
+from twofactor.views import devices, enroll, keys, push, reset, verify
 
 app_name = "twofactor"
 
@@ -15,8 +15,11 @@ urlpatterns = [
     path("confirm/", devices.confirm, name="confirm"),
     # The second step of sign-in.
     path("verify/", verify.verify, name="verify"),
+    path("push/<uuid:push_id>/status/", push.status, name="push_status"),
     # A forgotten password on an account with a second factor.
     path("reset/", reset.reset_verify, name="reset"),
+    # A security key's challenge, for any of the three pages above.
+    path("keys/options/", keys.authentication_options, name="key_options"),
     # The enrollment wizard.
     path("enroll/", enroll.start, name="enroll"),
     path("enroll/type/", enroll.device_type, name="enroll_type"),
@@ -25,7 +28,10 @@ urlpatterns = [
     path("enroll/install/", enroll.install, name="enroll_install"),
     path("enroll/activate/", enroll.activate, name="enroll_activate"),
     path("enroll/activate/qr.svg", enroll.qr_code, name="enroll_qr"),
+    path("enroll/activate/status/", enroll.activation_status, name="enroll_activation_status"),
     path("enroll/call/", enroll.landline_test, name="enroll_call"),
+    path("enroll/key/", enroll.security_key, name="enroll_key"),
+    path("enroll/key/options/", keys.registration_options, name="enroll_key_options"),
     path("enroll/done/", enroll.done, name="enroll_done"),
     path("activate/<str:token>/", enroll.activation_link, name="activation_link"),
 ]

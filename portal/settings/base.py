@@ -152,6 +152,24 @@ ACCOUNTS_PASSWORD_EXPIRY_DAYS = env.int("PASSWORD_EXPIRY_DAYS", default=365)
 ACCOUNTS_ALERT_FAILED_SIGNINS_PER_HOUR = env.int("ALERT_FAILED_SIGNINS_PER_HOUR", default=500)
 ACCOUNTS_ALERT_LOCKOUTS_PER_HOUR = env.int("ALERT_LOCKOUTS_PER_HOUR", default=20)
 
+# TWO-FACTOR PUSH ----------------------------------------------------------------------------------
+# Web Push (VAPID, RFC 8292) wakes the portal's authenticator app (/m/) when a push is sent
+# (twofactor.webpush). Empty private key (the default): Web Push is off and the app learns of a
+# push by polling while it is open. `manage.py vapid_keys` prints a key pair in this format:
+# base64url of the raw P-256 public point and of the raw private scalar. Changing the pair
+# invalidates every phone's subscription until the app subscribes again.
+TWOFACTOR_VAPID_PUBLIC_KEY = env.str("TWOFACTOR_VAPID_PUBLIC_KEY", default="")
+TWOFACTOR_VAPID_PRIVATE_KEY = env.str("TWOFACTOR_VAPID_PRIVATE_KEY", default="")
+# The contact push services may write to (mailto: or https:); the sender address by default.
+TWOFACTOR_VAPID_SUBJECT = env.str("TWOFACTOR_VAPID_SUBJECT", default="")
+
+# SECURITY KEYS ------------------------------------------------------------------------------------
+# WebAuthn (twofactor.security_keys): the relying-party id is the portal's host name and the
+# origin its URL, both from PORTAL_URL unless set here. A key registered under one RP id works
+# only there: set it once, to the name people use (an IP address never works in a browser).
+TWOFACTOR_WEBAUTHN_RP_ID = env.str("TWOFACTOR_WEBAUTHN_RP_ID", default="")
+TWOFACTOR_WEBAUTHN_ORIGINS = env.list("TWOFACTOR_WEBAUTHN_ORIGINS", default=[])
+
 # SESSIONS -----------------------------------------------------------------------------------------
 # Enforced by portal.sessions.SessionLifetimeMiddleware: a signed-in session ends after
 # SESSION_IDLE_SECONDS without activity (ADMIN_SESSION_IDLE_SECONDS for a request to the admin)

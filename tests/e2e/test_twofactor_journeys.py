@@ -201,9 +201,9 @@ def test_enroll_a_mobile_phone_with_an_app_then_sign_in_and_be_remembered(page, 
     expect_heading(page, "Choose the type of phone")
     page.get_by_label("iPhone", exact=True).check()
     page.get_by_role("button", name="Continue").click()
-    expect_heading(page, "Install an authenticator app")
-    expect(page.get_by_text("iPhone, from the App Store")).to_be_visible()
-    page.get_by_role("button", name="I have the app installed").click()
+    expect_heading(page, "Choose an authenticator")
+    expect(page.get_by_text("from the App Store")).to_be_visible()
+    page.get_by_role("button", name="I have another app installed").click()
     app = activate_app(page)
 
     expect_heading(page, "Your device is added")

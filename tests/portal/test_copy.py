@@ -149,14 +149,6 @@ def test_the_button_reader_finds_the_labels_it_checks():
     assert [is_sentence_case(label) for label in labels] == [False, True, False]
 
 
-def test_no_page_promises_a_push_before_the_portal_sends_one():
-    """Two-factor devices, texts and calls exist; pushes to a phone come with the portal's own
-    authenticator, so no page may offer one yet."""
-    for path in page_templates():
-        words = readable_text(path.read_text())
-        assert not re.search(r"\bpush\b", words, re.IGNORECASE), path
-
-
 # Titles ------------------------------------------------------------------------------------
 
 

@@ -241,12 +241,13 @@ def test_a_number_outside_the_allowed_countries_or_unticked_is_refused(proven):
     assert proven.get(PHONE_TYPE).url == NUMBER
 
 
-def test_the_security_key_choice_says_what_to_do_meanwhile(proven):
+def test_the_security_key_choice_goes_on_to_register_the_key(proven):
+    key_stage = reverse("twofactor:enroll_key")
     proven.post(START)
-    page = proven.post(TYPE, {"kind": "key"})
-    assert page.status_code == HTTPStatus.OK
-    assert b"Security keys are coming next" in page.content and b"Service Desk" in page.content
-    assert proven.get(NUMBER).url == TYPE
+    assert proven.post(TYPE, {"kind": "key"}).url == key_stage
+    page = proven.get(key_stage)
+    assert b"Register security key" in page.content
+    assert proven.get(NUMBER).url == key_stage
 
 
 def test_continue_to_sign_in_signs_out_and_asks_for_a_sign_in_with_the_new_device(proven, person):

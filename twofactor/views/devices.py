@@ -8,7 +8,6 @@ sent to confirm and back. A remembered browser skipped the second factor, so it 
 
 from __future__ import annotations
 
-import re
 from functools import wraps
 from http import HTTPStatus
 from urllib.parse import urlencode
@@ -25,7 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.models import User
 from accounts.services.recent_proof import recent_proof_record_second_factor
-from portal.http import is_safe_next
+from portal.http import browser_label, is_safe_next
 from twofactor.choice import MethodChoice, locked_page, passcode_sent_forget
 from twofactor.forms import LoginActionForm, RenameForm
 from twofactor.freshness import second_factor_is_fresh, second_factor_mark_fresh
@@ -80,37 +79,14 @@ def change(view):
 
 # The page -------------------------------------------------------------------------------------
 
-BROWSERS = (
-    ("Edge", r"Edg(e|A|iOS)?/"),
-    ("Opera", r"OPR/|Opera"),
-    ("Firefox", r"Firefox/|FxiOS/"),
-    ("Chrome", r"Chrome/|CriOS/"),
-    ("Safari", r"Safari/"),
-)
-SYSTEMS = (
-    ("iPhone", r"iPhone"),
-    ("iPad", r"iPad"),
-    ("Android", r"Android"),
-    ("Windows", r"Windows"),
-    ("ChromeOS", r"CrOS"),
-    ("macOS", r"Macintosh|Mac OS X"),
-    ("Linux", r"Linux"),
-)
-
-
-def browser_label(user_agent: str) -> str:
-    """ "Firefox on Windows" from a User-Agent header; "Unknown browser" when it says nothing
-    recognisable."""
-    browser = next((name for name, pattern in BROWSERS if re.search(pattern, user_agent)), "")
-    system = next((name for name, pattern in SYSTEMS if re.search(pattern, user_agent)), "")
-    if browser and system:
-        return f"{browser} on {system}"
-    return browser or (f"A browser on {system}" if system else "Unknown browser")
-
 
 def _this_browser_id(request: HttpRequest) -> int | None:
     browser_id, _, _ = remember_cookie_value(request).partition(":")
-    return int(browser_id) if browser_id.isdigit() and len(browser_id) < 12 else None
+    return (
+        int(browser_id)
+        if browser_id.isascii() and browser_id.isdigit() and len(browser_id) < 12
+        else None
+    )
 
 
 def _page(request, *, status=HTTPStatus.OK, rename_form=None, rename_pk=None, **context):
@@ -130,7 +106,8 @@ def _page(request, *, status=HTTPStatus.OK, rename_form=None, rename_pk=None, **
             }
         )
     login_action_form = context.pop("login_action_form", None)
-    if login_action_form is None and default is not None and default.phone_id:
+    can_auto = default is not None and (default.phone_id or "push" in default.methods)
+    if login_action_form is None and can_auto:
         login_action_form = LoginActionForm(initial={"action": action}, default_device=default)
     this_browser = _this_browser_id(request)
     browsers = [

@@ -4,6 +4,7 @@
   a mobile phone with no app ("Other"):   ... phone type -> a passcode by text -> done
   a tablet:                               device type -> install the app -> activate -> done
   a landline:                             device type -> phone number -> a test call -> done
+  a security key or passkey:              device type -> register the key -> done
 
 One ``portal.flows.Flow`` in the session; each path skips the stages its device has no use
 for (``FlowRun.done(next_stage=...)``), and a stage that is not on the run's path leads to the
@@ -26,7 +27,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.safestring import mark_safe
@@ -39,6 +40,7 @@ from accounts.services.recent_proof import confirm_it_is_you, recent_proof_satis
 from audit.services import audit_record
 from portal.flows import CodeVerification, Flow, FlowRun, Stage
 from safecode.selectors import user_has_verified_channel
+from twofactor.app_settings import app_settings
 from twofactor.forms import (
     SECURITY_KEY,
     DeviceKindForm,
@@ -46,11 +48,14 @@ from twofactor.forms import (
     EnrollPasscodeForm,
     OwnershipSendForm,
     PhoneTypeForm,
+    SecurityKeyRegisterForm,
 )
 from twofactor.freshness import second_factor_is_fresh, second_factor_mark_fresh
 from twofactor.models import Device
 from twofactor.policy import user_has_device
+from twofactor.push import app_activation_link, app_activation_url, app_is_activated
 from twofactor.qr import qr_svg, totp_key_text
+from twofactor.security_keys import key_register
 from twofactor.services import (
     TwoFactorError,
     activation_link_device,
@@ -77,6 +82,7 @@ ENROLL = Flow(
         Stage("install", "twofactor:enroll_install", "Install the app", revisit=True),
         Stage("activate", "twofactor:enroll_activate", "Activate"),
         Stage("call", "twofactor:enroll_call", "Test the phone"),
+        Stage("key", "twofactor:enroll_key", "Register the key"),
         Stage("done", "twofactor:enroll_done", "Done"),
     ],
     idle=lambda: accounts_settings.FLOW_TIMEOUT,
@@ -100,6 +106,13 @@ WRONG_APP_PASSCODE = (
 TOO_MANY = "Too many passcodes were asked for or tried. Start the setup again."
 WAIT = "A new passcode can be sent once a minute. Wait {wait} seconds."
 DEVICE_GONE = "The device being set up changed in another window, so that step starts again."
+NOT_ACTIVATED = (
+    "The app is not activated yet. Scan the QR code with your phone's camera and open the "
+    "link, then wait for the app to say it is activated."
+)
+PORTAL_APP_PHONES = (Device.PhoneType.IPHONE, Device.PhoneType.ANDROID)
+# Emails of the portal app's activation link one run may send.
+ACTIVATION_EMAILS = 3
 
 
 # The run's path -------------------------------------------------------------------------------
@@ -111,6 +124,8 @@ def _path(kind: str, phone_type: str = "") -> tuple[str, ...]:
         return ("type", "install", "activate", "done")
     if kind == LANDLINE:
         return ("type", "phone", "call", "done")
+    if kind == SECURITY_KEY:
+        return ("type", "key", "done")
     if phone_type == OTHER_PHONE:
         return ("type", "phone", "phone_type", "call", "done")
     return ("type", "phone", "phone_type", "install", "activate", "done")
@@ -241,11 +256,11 @@ def _number_used_elsewhere(user, number: str) -> bool:
 
 
 def _confirmed(request, flow: FlowRun, stage: str, device: Device) -> HttpResponse:
-    """The device is confirmed. A passcode from it was just checked, which is a fresh second
-    factor: "Add another device" right after goes on without asking for one again."""
+    """The device is confirmed. A passcode from it (or the key's answer) was just checked,
+    which is a fresh second factor: "Add another device" right after goes on without asking
+    for one again. Every path ends at "done", whichever stage confirmed the device."""
     second_factor_mark_fresh(request)
-    next_stage = "done" if stage == "activate" else ""
-    return flow.done(stage, next_stage=next_stage, device_id=device.pk, device_name=device.name)
+    return flow.done(stage, next_stage="done", device_id=device.pk, device_name=device.name)
 
 
 # The pages -----------------------------------------------------------------------------------
@@ -273,22 +288,18 @@ def start(request, flow: FlowRun):
 @require_http_methods(["GET", "POST"])
 @wizard_stage("type")
 def device_type(request, flow: FlowRun):
-    """Mobile phone (recommended), tablet, landline; security keys come next."""
+    """Mobile phone (recommended), tablet, landline or security key."""
     form = DeviceKindForm(request.POST or None, initial={"kind": flow.get("kind")})
-    key_chosen = False
     if request.method == "POST" and form.is_valid():
         kind = form.cleaned_data["kind"]
-        if kind == SECURITY_KEY:
-            key_chosen = True
-        else:
-            phone_type = flow.get("phone_type", "") if kind == MOBILE else ""
-            return flow.done(
-                "type",
-                next_stage=_next("type", kind, phone_type),
-                kind=kind,
-                phone_type=phone_type,
-            )
-    return _page(flow, "type", "type.html", form=form, key_chosen=key_chosen)
+        phone_type = flow.get("phone_type", "") if kind == MOBILE else ""
+        return flow.done(
+            "type",
+            next_stage=_next("type", kind, phone_type),
+            kind=kind,
+            phone_type=phone_type,
+        )
+    return _page(flow, "type", "type.html", form=form)
 
 
 @never_cache
@@ -406,13 +417,20 @@ def phone_type(request, flow: FlowRun):
     return _page(flow, "phone_type", "phone_type.html", form=form)
 
 
+def _offers_portal_app(flow: FlowRun) -> bool:
+    """The portal's own authenticator is offered for an iPhone or an Android phone."""
+    return flow.get("kind") == MOBILE and flow.get("phone_type") in PORTAL_APP_PHONES
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 @wizard_stage("install")
 def install(request, flow: FlowRun):
-    """Install an authenticator app, then "I have the app installed" makes the key."""
+    """ "Use the portal's authenticator" (an iPhone or an Android phone) or another
+    authenticator app; either makes the key, and the activate stage shows its QR code."""
     kind = flow.get("kind")
     if request.method == "POST":
+        portal_app = _offers_portal_app(flow) and request.POST.get("action") == "portal_app"
         device = _device_for(
             flow,
             request.user,
@@ -421,8 +439,89 @@ def install(request, flow: FlowRun):
             number=flow.get("number", "") if kind == MOBILE else "",
             app=True,
         )
-        return flow.done("install", device_id=device.pk)
-    return _page(flow, "install", "install.html", kind=kind, phone_type=flow.get("phone_type"))
+        return flow.done("install", device_id=device.pk, portal_app=portal_app, activation_token="")
+    return _page(
+        flow,
+        "install",
+        "install.html",
+        kind=kind,
+        phone_type=flow.get("phone_type"),
+        portal_app=_offers_portal_app(flow),
+    )
+
+
+def _activation_token(flow: FlowRun, device: Device) -> str:
+    """The token of the run's activation link, made once and kept while it is live."""
+    token = app_activation_link(device=device, token=flow.get("activation_token", ""))
+    if token != flow.get("activation_token"):
+        flow.update(activation_token=token)
+    return token
+
+
+def _activate_portal_app(request, flow: FlowRun) -> HttpResponse:
+    """The portal's authenticator: the phone scans the QR code (or opens the emailed link,
+    which carries the same activation link) and activates; the page moves on as soon as it
+    has (static/js/activation_wait.js) and asks for the passcode the app then shows, which
+    alone confirms the device: it proves the phone that activated is the person's."""
+    device = _run_device(flow, request.user)
+    if device is None or device.totp is None:
+        messages.error(request, DEVICE_GONE)
+        return flow.back_to("install")
+    action = request.POST.get("action", "")
+    if device.app_id is not None:
+        form = EnrollPasscodeForm(request.POST if action == "confirm" else None)
+        if request.method == "POST" and action == "confirm" and form.is_valid():
+            code = form.cleaned_data["code"]
+            if device_confirm(device=device, method="passcode", code=code, request=request):
+                return _confirmed(request, flow, "activate", device)
+            if _codes(flow).record_wrong_code():
+                return flow.restart(TOO_MANY)
+            form.add_error("code", WRONG_APP_PASSCODE)
+        return _page(
+            flow, "activate", "activate_app.html", device=device, form=form, activated=True
+        )
+    try:
+        token = _activation_token(flow, device)
+    except TwoFactorError as exc:
+        return flow.restart(exc.message)
+    error = ""
+    if request.method == "POST" and action == "email":
+        emails = int(flow.get("app_emails", 0))
+        if emails >= ACTIVATION_EMAILS:
+            error = "We sent as many activation links as we can. Check your email."
+        else:
+            try:
+                address = activation_link_send(device=device, request=request, app_token=token)
+            except TwoFactorError as exc:
+                error = exc.message
+            else:
+                flow.update(app_emails=emails + 1)
+                messages.success(
+                    request,
+                    f"We sent the activation link to {address}. Open it on your phone.",
+                )
+                return redirect(request.path)
+    elif request.method == "POST":
+        error = NOT_ACTIVATED
+    return _page(
+        flow,
+        "activate",
+        "activate_app.html",
+        device=device,
+        activation_url=app_activation_url(token),
+        hours=int(app_settings.ACTIVATION_LINK_VALIDITY.total_seconds() // 3600),
+        error=error,
+    )
+
+
+@never_cache
+@require_GET
+@wizard_stage("activate")
+def activation_status(request, flow: FlowRun):
+    """Whether the phone has activated the app yet, for the activate page's script."""
+    device = _run_device(flow, request.user)
+    activated = device is not None and app_is_activated(device=device)
+    return JsonResponse({"activated": activated})
 
 
 @never_cache
@@ -432,6 +531,8 @@ def install(request, flow: FlowRun):
 def activate(request, flow: FlowRun):
     """Scan the QR code (or type the key, or have it emailed to the phone), then enter a
     passcode from the app: only that confirms the device."""
+    if flow.get("portal_app"):
+        return _activate_portal_app(request, flow)
     device = _run_device(flow, request.user)
     if device is None or device.totp is None:
         messages.error(request, DEVICE_GONE)
@@ -471,10 +572,17 @@ def activate(request, flow: FlowRun):
 @wizard_stage("activate")
 def qr_code(request, flow: FlowRun):
     """The QR code of the activate page, drawn on the server; never kept by any cache."""
-    device = _run_device(flow, request.user)
-    if device is None or device.totp is None:
-        raise Http404
-    response = HttpResponse(qr_svg(device.totp.config_url), content_type="image/svg+xml")
+    if flow.get("portal_app"):
+        device = _run_device(flow, request.user)
+        if device is None or device.app_id is not None or not flow.get("activation_token"):
+            raise Http404
+        content = app_activation_url(flow.get("activation_token"))
+    else:
+        device = _run_device(flow, request.user)
+        if device is None or device.totp is None:
+            raise Http404
+        content = device.totp.config_url
+    response = HttpResponse(qr_svg(content), content_type="image/svg+xml")
     response["Cache-Control"] = "no-store"
     return response
 
@@ -527,6 +635,30 @@ def landline_test(request, flow: FlowRun):
         sent=bool(flow.get("sent")),
         error=error,
     )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@wizard_stage("key")
+def security_key(request, flow: FlowRun):
+    """Name the key, then "Register security key": static/js/webauthn.js asks the browser to
+    make a credential with the options of ``twofactor:enroll_key_options`` and posts its
+    answer in the form's hidden ``credential``; only a verified answer adds the key."""
+    form = SecurityKeyRegisterForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            device = key_register(
+                user=request.user,
+                credential_json=form.cleaned_data["credential"],
+                name=form.cleaned_data["name"],
+                request=request,
+            )
+        except TwoFactorError as exc:
+            form.add_error("credential", exc.message)
+        else:
+            return _confirmed(request, flow, "key", device)
+    status = 400 if form.errors else 200
+    return _page(flow, "key", "key.html", form=form, status=status)
 
 
 @never_cache
