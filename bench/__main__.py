@@ -1,5 +1,5 @@
-"""python -m bench [import_people] [whitepages] [captcha_ocr] [--rows N] [--repeat N] [--queries N]
-[--pictures N]"""
+"""python -m bench [import_people] [whitepages] [captcha_ocr] [push_approval] [--rows N]
+[--repeat N] [--queries N] [--pictures N] [--approvals N]"""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 import os
 import sys
 
-BENCHES = ("import_people", "whitepages", "captcha_ocr")
+BENCHES = ("import_people", "whitepages", "captcha_ocr", "push_approval")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300, help="whitepages searches timed")
     parser.add_argument(
         "--pictures", type=int, default=200, help="CAPTCHA pictures given to OCR (at least 200)"
+    )
+    parser.add_argument(
+        "--approvals", type=int, default=50, help="pushes approved on the phone and timed"
     )
     args = parser.parse_args(argv)
     names = args.names or list(BENCHES)
@@ -31,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()
     from django.db import connection
 
-    from bench import captcha_ocr, import_people, whitepages
+    from bench import captcha_ocr, import_people, push_approval, whitepages
     from bench._harness import scratch_database
 
     if connection.vendor != "postgresql":
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             if rate >= captcha_ocr.BAR:
                 print(f"FAIL: OCR solved {rate:.2%} of the CAPTCHA pictures", file=sys.stderr)
                 failed = True
+        if "push_approval" in names:
+            push_approval.run(approvals=args.approvals)
     return 1 if failed else 0
 
 
