@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import re
+import threading
+
+import pytest
+from django.db import connection, connections
 
 
 def page_text(response, *typed: str) -> bytes:
@@ -82,3 +86,39 @@ def code_sent_to(outbox, recipient: str) -> str:
 def other_code(code: str) -> str:
     """A well-formed code that is not ``code``."""
     return f"{(int(code) + 1) % 1_000_000:06d}"
+
+
+# Concurrency ----------------------------------------------------------------------------------
+
+on_postgresql = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="row-level concurrency is tested on PostgreSQL only (SQLite serialises every "
+    "write); run with DATABASE_URL=postgres://...",
+)
+
+
+def in_threads(work, count: int) -> list:
+    """Run ``work(i)`` in ``count`` threads released at one moment, each on its own database
+    connection opened before the start line; returns what each returned."""
+    barrier = threading.Barrier(count)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            connections["default"].ensure_connection()
+            barrier.wait(timeout=60)
+            results.append(work(i))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connections["default"].close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert len(results) == count
+    return results

@@ -18,7 +18,7 @@ import time_machine
 from django.conf import settings as django_settings
 from django.contrib.auth import authenticate
 from django.contrib.auth.models import Group
-from django.db import connection, connections
+from django.db import connections
 from django.test import Client, RequestFactory
 from django.urls import reverse
 from django.utils import timezone
@@ -27,7 +27,7 @@ from accounts.models import User
 from audit.models import AuditEvent
 from delivery.models import Message
 from tests.factories import DEFAULT_PASSWORD, ChannelFactory, UserFactory
-from tests.helpers import other_code, page_text, post_login
+from tests.helpers import on_postgresql, other_code, page_text, post_login
 from tests.twofactor.conftest import (
     CONFIRM,
     MOBILE_NUMBER,
@@ -46,11 +46,6 @@ from twofactor.services import second_factor_verify
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-on_postgresql = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="row-level concurrency is tested on PostgreSQL only (SQLite serialises every "
-    "write); run with DATABASE_URL=postgres://...",
-)
 
 LOGIN = reverse("accounts:login")
 CONTINUE = reverse("accounts:signin_continue")
