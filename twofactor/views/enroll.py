@@ -22,23 +22,19 @@ from __future__ import annotations
 
 import functools
 from datetime import timedelta
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.app_settings import app_settings as accounts_settings
-from accounts.services.recent_proof import confirm_it_is_you, recent_proof_satisfied
 from audit.services import audit_record
-from portal.flows import CodeVerification, Flow, FlowRun, Stage
+from portal.flows import CodeVerification, FlowRun
 from safecode.selectors import user_has_verified_channel
 from twofactor.app_settings import app_settings
 from twofactor.forms import (
@@ -50,7 +46,9 @@ from twofactor.forms import (
     PhoneTypeForm,
     SecurityKeyRegisterForm,
 )
-from twofactor.freshness import second_factor_is_fresh, second_factor_mark_fresh
+from twofactor.freshness import second_factor_mark_fresh
+from twofactor.guards import enroll_proof_refusal
+from twofactor.journeys import ENROLL
 from twofactor.models import Device
 from twofactor.policy import user_has_device
 from twofactor.push import app_activation_link, app_activation_url, app_is_activated
@@ -71,23 +69,6 @@ from twofactor.services import (
 MOBILE, TABLET, LANDLINE = Device.Kind.MOBILE, Device.Kind.TABLET, Device.Kind.LANDLINE
 OTHER_PHONE = Device.PhoneType.OTHER
 # How recent a second factor must be before another device is added.
-
-ENROLL = Flow(
-    "twofactor_enroll",
-    [
-        Stage("start", "twofactor:enroll", step=False),
-        Stage("type", "twofactor:enroll_type", "Device type", revisit=True),
-        Stage("phone", "twofactor:enroll_phone", "Phone number", revisit=True),
-        Stage("phone_type", "twofactor:enroll_phone_type", "Phone type", revisit=True),
-        Stage("install", "twofactor:enroll_install", "Install the app", revisit=True),
-        Stage("activate", "twofactor:enroll_activate", "Activate"),
-        Stage("call", "twofactor:enroll_call", "Test the phone"),
-        Stage("key", "twofactor:enroll_key", "Register the key"),
-        Stage("done", "twofactor:enroll_done", "Done"),
-    ],
-    idle=lambda: accounts_settings.FLOW_TIMEOUT,
-    lifetime=lambda: accounts_settings.FLOW_LIFETIME,
-)
 
 DEVICE_NAMES = {
     (MOBILE, Device.PhoneType.IPHONE): "iPhone",
@@ -158,29 +139,6 @@ def _codes(flow: FlowRun) -> CodeVerification:
     return CodeVerification(flow, sends=5, interval=timedelta(seconds=60), attempts=10)
 
 
-# Proof first ---------------------------------------------------------------------------------
-
-
-def _proof_refusal(request) -> HttpResponse | None:
-    """Where to send someone who has not proven enough to add a device, or None.
-
-    Someone holding only the password must not bind their own phone to the account: the first
-    device needs "Confirm it is you" with a SafeCode (so an account with no SafeCode contact
-    registers one first), and a later device a second factor from one the account has.
-    """
-    user = request.user
-    back = request.get_full_path() if request.method == "GET" else request.path
-    if user_has_device(user):
-        if second_factor_is_fresh(request):
-            return None
-        return redirect(f"{reverse('twofactor:confirm')}?{urlencode({'next': back})}")
-    if not user_has_verified_channel(user):
-        return render(request, "twofactor/enroll/safecode_needed.html")
-    if not recent_proof_satisfied(request, user):
-        return confirm_it_is_you(back)
-    return None
-
-
 def _go_back(flow: FlowRun, stage: str) -> HttpResponse:
     """Back: the run waits again at the stage before ``stage`` on its path."""
     path = _run_path(flow)
@@ -192,14 +150,14 @@ def _go_back(flow: FlowRun, stage: str) -> HttpResponse:
 
 def wizard_stage(name: str):
     """Decorate the view of stage ``name``: served only when the run waits for it (or may
-    show it again), once the person has proven enough (``_proof_refusal``), and when the
+    show it again), once the person has proven enough (``enroll_proof_refusal``), and when the
     run's device has that stage; a post with ``action=back`` goes back a stage instead."""
 
     def decorator(view):
         @ENROLL.serves(name)
         @functools.wraps(view)
         def wrapper(request, flow: FlowRun):
-            refusal = _proof_refusal(request)
+            refusal = enroll_proof_refusal(request)
             if refusal is not None:
                 return refusal
             if name not in _run_path(flow):

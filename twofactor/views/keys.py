@@ -23,6 +23,8 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from accounts.reset_proofs import reset_proof_account
 from accounts.stages import PendingSignIn
+from twofactor.guards import enroll_proof_refusal, second_step_timed_out
+from twofactor.journeys import ENROLL
 from twofactor.policy import user_devices
 from twofactor.security_keys import (
     SecurityKeyError,
@@ -30,8 +32,6 @@ from twofactor.security_keys import (
     key_registration_options,
 )
 from twofactor.stages import SecondFactorStage
-from twofactor.views.enroll import ENROLL, _proof_refusal
-from twofactor.views.verify import _timed_out
 
 PAGE_EXPIRED = "This page has expired. Reload it and try again."
 CHOOSE_KEY = "Choose one of your security keys."
@@ -46,7 +46,7 @@ def _refuse(message: str, status: HTTPStatus) -> JsonResponse:
 def registration_options(request: HttpRequest) -> JsonResponse:
     """The options to register a key, for the wizard's key stage only."""
     flow = ENROLL.run(request)
-    if flow.current != "key" or _proof_refusal(request) is not None:
+    if flow.current != "key" or enroll_proof_refusal(request) is not None:
         return _refuse(PAGE_EXPIRED, HTTPStatus.FORBIDDEN)
     return JsonResponse(key_registration_options(user=request.user, request=request))
 
@@ -57,7 +57,11 @@ def _ceremony_user(request: HttpRequest, step: str) -> User | None:
     if step == "signin":
         pending = PendingSignIn(request)
         user = pending.user
-        if user is None or _timed_out(pending) or not pending.is_pending(SecondFactorStage.name):
+        if (
+            user is None
+            or second_step_timed_out(pending)
+            or not pending.is_pending(SecondFactorStage.name)
+        ):
             return None
         return user
     if step == "step_up":

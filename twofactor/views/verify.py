@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods
 
 from accounts.stages import PendingSignIn, sign_in_again, signin_continue
-from twofactor.app_settings import app_settings
 from twofactor.choice import MethodChoice, locked_page, passcode_sent_forget, signin_flow
+from twofactor.guards import second_step_timed_out
 from twofactor.remember import remember_cookie_set
 from twofactor.services import (
     browser_remember,
@@ -31,11 +30,6 @@ from twofactor.stages import SecondFactorStage
 # The page ------------------------------------------------------------------------------------
 
 
-def _timed_out(pending: PendingSignIn) -> bool:
-    age = timezone.now().timestamp() - pending.started_at
-    return not pending.started_at or age > app_settings.PENDING_TIMEOUT.total_seconds()
-
-
 @login_not_required
 @never_cache
 @sensitive_post_parameters("code")
@@ -43,7 +37,7 @@ def _timed_out(pending: PendingSignIn) -> bool:
 def verify(request):
     pending = PendingSignIn(request)
     user = pending.user
-    if user is not None and not _timed_out(pending):
+    if user is not None and not second_step_timed_out(pending):
         if not pending.is_pending(SecondFactorStage.name):
             # Another stage is waiting (or none): the pipeline knows where to go.
             return signin_continue(request)
