@@ -161,6 +161,7 @@ def message_dispatch(*, message_id: int) -> bool:
     Returns whether the message was handed over.
     """
     from delivery.tasks import deliver_message
+    from portal.publish import task_publish_once
 
     app = deliver_message.app
     if app.conf.task_always_eager and app_settings.WITHOUT_BROKER == "thread":
@@ -169,12 +170,7 @@ def message_dispatch(*, message_id: int) -> bool:
         worker.submit(message_id)
         return True
     try:
-        if app.conf.task_always_eager:
-            deliver_message.apply(args=(message_id,))
-        else:
-            with app.producer_or_acquire() as producer:
-                producer.connection.ensure_connection(max_retries=0)
-                deliver_message.apply_async(args=(message_id,), producer=producer, retry=False)
+        task_publish_once(deliver_message, args=(message_id,))
     except Exception as exc:
         logger.warning(
             "Broker unavailable (%s); message %s stays queued for the sweep.",

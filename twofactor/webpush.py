@@ -182,6 +182,7 @@ def _dispatch(*, push_id: str, expires_at: datetime) -> bool:
     its retries included. Without a broker (the embedded default) a short-lived thread of the
     portal's own process sends it, once.
     """
+    from portal.publish import task_publish_once
     from twofactor.tasks import push_wake
 
     celery_app = push_wake.app
@@ -191,14 +192,7 @@ def _dispatch(*, push_id: str, expires_at: datetime) -> bool:
         ).start()
         return True
     try:
-        if celery_app.conf.task_always_eager:
-            push_wake.apply(args=(push_id,))
-        else:
-            with celery_app.producer_or_acquire() as producer:
-                producer.connection.ensure_connection(max_retries=0)
-                push_wake.apply_async(
-                    args=(push_id,), expires=expires_at, producer=producer, retry=False
-                )
+        task_publish_once(push_wake, args=(push_id,), expires=expires_at)
     except Exception as exc:
         logger.warning(
             "Broker unavailable (%s); push %s is not woken, the app finds it when it polls.",
