@@ -139,6 +139,29 @@ def _codes(flow: FlowRun) -> CodeVerification:
     return CodeVerification(flow, sends=5, interval=timedelta(seconds=60), attempts=10)
 
 
+def _send_within_limits(
+    request, flow: FlowRun, device: Device, method: str, **update
+) -> tuple[HttpResponse | None, str]:
+    """Send a passcode to ``device`` by ``method`` within the run's limits (``_codes``).
+
+    Returns the response to give (the page again once it went, with ``update`` recorded in
+    the run; the start, once the run has sent all it may) or None with the sentence to show
+    (wait a minute; the phone's own refusal).
+    """
+    codes = _codes(flow)
+    wait = codes.wait()
+    if wait < 0:
+        return flow.restart(TOO_MANY), ""
+    if wait:
+        return None, WAIT.format(wait=wait)
+    try:
+        passcode_send(device=device, method=method, request=request)
+    except TwoFactorError as exc:
+        return None, exc.message
+    flow.update(**update, **codes.record_send())
+    return redirect(request.path), ""
+
+
 def _go_back(flow: FlowRun, stage: str) -> HttpResponse:
     """Back: the run waits again at the stage before ``stage`` on its path."""
     path = _run_path(flow)
@@ -317,19 +340,11 @@ def _ownership(request, flow: FlowRun, ownership: dict, action: str) -> HttpResp
     error = ""
     if action == "send" and send_form.is_valid():
         method = send_form.cleaned_data["method"]
-        wait = codes.wait()
-        if wait < 0:
-            return flow.restart(TOO_MANY)
-        if wait:
-            error = WAIT.format(wait=wait)
-        else:
-            try:
-                passcode_send(device=device, method=method, request=request)
-            except TwoFactorError as exc:
-                error = exc.message
-            else:
-                flow.update(ownership={**ownership, "method": method}, **codes.record_send())
-                return redirect(request.path)
+        sent, error = _send_within_limits(
+            request, flow, device, method, ownership={**ownership, "method": method}
+        )
+        if sent is not None:
+            return sent
     if action == "code" and code_form.is_valid():
         if phone_code_consume(device=device.phone, code=code_form.cleaned_data["code"]):
             device_number_proven(device=device, request=request)
@@ -561,19 +576,9 @@ def landline_test(request, flow: FlowRun):
     action = request.POST.get("action", "")
     error = ""
     if request.method == "POST" and action == "send":
-        wait = codes.wait()
-        if wait < 0:
-            return flow.restart(TOO_MANY)
-        if wait:
-            error = WAIT.format(wait=wait)
-        else:
-            try:
-                passcode_send(device=device, method=method, request=request)
-            except TwoFactorError as exc:
-                error = exc.message
-            else:
-                flow.update(sent=True, **codes.record_send())
-                return redirect(request.path)
+        sent, error = _send_within_limits(request, flow, device, method, sent=True)
+        if sent is not None:
+            return sent
     form = EnrollPasscodeForm(request.POST if action == "code" else None, method=method)
     if request.method == "POST" and action == "code" and form.is_valid():
         if device_confirm(
