@@ -28,7 +28,7 @@ from twofactor.forms import (
 )
 from twofactor.models import Device
 from twofactor.policy import user_devices
-from twofactor.push import PushUnavailable, push_complete, push_send, push_status
+from twofactor.push import PushStatus, PushUnavailable, push_complete, push_send, push_status
 from twofactor.security_keys import key_authenticate
 from twofactor.services import (
     PasscodeWait,
@@ -132,8 +132,7 @@ class Section:
     sent: str = ""
     auto: bool = False
     wait: str = ""
-    push: object | None = None
-    push_expires_in: int = 0
+    push: PushStatus | None = None
     key_form: SecurityKeyForm | None = None
 
 
@@ -373,8 +372,7 @@ class MethodChoice:
         status = push_status(push_id=push_id, user=self.user, request=self.request)
         state = status.state if status is not None else "gone"
         if state in (PushRequest.State.PENDING, PushRequest.State.APPROVED):
-            section.push = PushRequest.objects.filter(pk=push_id).first()
-            section.push_expires_in = status.expires_in
+            section.push = status
             return
         # It ended while the page was away (no script, or a reload): say how.
         section.sent = ""

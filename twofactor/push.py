@@ -509,8 +509,10 @@ def _wake(push: PushRequest) -> None:
 
 @dataclass(frozen=True)
 class PushStatus:
+    push_id: str
     state: str
     expires_in: int
+    number: str
 
 
 def push_status(*, push_id, user: User, request: HttpRequest | None) -> PushStatus | None:
@@ -522,7 +524,7 @@ def push_status(*, push_id, user: User, request: HttpRequest | None) -> PushStat
         return None
     push = (
         PushRequest.objects.filter(pk=push_id, user=user, waiter=session_binding(request))
-        .only("state", "expires_at")
+        .only("state", "expires_at", "number")
         .first()
     )
     if push is None:
@@ -531,7 +533,9 @@ def push_status(*, push_id, user: User, request: HttpRequest | None) -> PushStat
     state = push.state
     if state == PushRequest.State.PENDING and left <= 0:
         state = "expired"
-    return PushStatus(state=state, expires_in=max(left, 0))
+    return PushStatus(
+        push_id=str(push.pk), state=state, expires_in=max(left, 0), number=push.number
+    )
 
 
 def push_complete(*, push_id, user: User, request: HttpRequest | None) -> SecondFactorResult | None:
