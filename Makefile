@@ -30,6 +30,7 @@ run: $(RUN_STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_demo_devices
+	$(PY) manage.py seed_demo_guests
 	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # PYTEST_ARGS narrows or decorates the run: make test PYTEST_ARGS="tests/portal -x".

@@ -135,6 +135,12 @@ class RegistrationDetailsForm(forms.Form):
         data = super().clean()
         if self.errors:
             return data
+        if data.get("guest_key") and data.get("huid"):
+            raise forms.ValidationError("Enter either your Harvard ID or a guest key, not both.")
+        if data.get("guest_key") and (data.get("date_of_birth") or data.get("ssn")):
+            raise forms.ValidationError(
+                "A guest key goes with your last name only: leave the date of birth and SSN empty."
+            )
         if not (
             data.get("huid")
             or data.get("guest_key")
@@ -213,18 +219,22 @@ class RegistrationAccountForm(NewPasswordMixin):
     field_order = ["username", "password1", "password2"]
     username = UsernameField()
 
-    def __init__(self, *args, person=None, **kwargs):
+    def __init__(self, *args, person=None, first_name="", last_name="", **kwargs):
+        """``person``: the directory record the account is for; a guest has none, and the
+        names the sponsor gave are the context words the password may not contain."""
         self.person = person
+        self.names = (first_name, last_name)
         super().__init__(*args, **kwargs)
 
     def policy_user(self):
         from accounts.models import User
 
+        first_name, last_name = self.names
         return User(
             username=self.cleaned_data.get("username", ""),
             person=self.person,
-            first_name=self.person.first_name if self.person else "",
-            last_name=self.person.last_name if self.person else "",
+            first_name=self.person.first_name if self.person else first_name,
+            last_name=self.person.last_name if self.person else last_name,
         )
 
 

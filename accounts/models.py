@@ -126,6 +126,7 @@ class User(AbstractUser):
         PERSONAL = "personal", "Personal"
         DEPARTMENTAL = "departmental", "Departmental"
         AFFILIATE = "affiliate", "Affiliate (not in the directory)"
+        GUEST = "guest", "Guest (sponsored)"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -153,6 +154,19 @@ class User(AbstractUser):
         help_text="The password was set by an identity administrator and must be replaced at "
         "the next sign-in.",
     )
+
+    access_starts_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A temporary account (a sponsored guest) may sign in from this moment.",
+    )
+    access_ends_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="A temporary account (a sponsored guest) may not sign in from this moment.",
+    )
+    # Part of every session's auth hash: raising it ends all of the account's sessions.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = PortalUserManager()
 
@@ -189,10 +203,37 @@ class User(AbstractUser):
 
     @property
     def may_sign_in(self) -> bool:
-        """Whether the account itself allows a session (password checked elsewhere)."""
+        """Whether the account itself allows a session (password checked elsewhere).
+
+        Every door asks this: the sign-in service, the authentication backend (so a live
+        session ends on its next request once the answer turns false) and recovery.
+        """
         if not self.is_active or self.status != self.Status.ACTIVE:
             return False
+        if not self.access_open():
+            return False
         return self.person is None or self.person.is_active
+
+    def access_open(self, at=None) -> bool:
+        """Whether ``at`` (now by default) lies in the account's access window, if it has one:
+        from ``access_starts_at`` included to ``access_ends_at`` excluded."""
+        at = at or timezone.now()
+        if self.access_starts_at is not None and at < self.access_starts_at:
+            return False
+        return self.access_ends_at is None or at < self.access_ends_at
+
+    def _get_session_auth_hash(self, secret=None):
+        """Django's session hash (an HMAC of the password hash), with the session generation
+        in it too, so that ``accounts.services.sessions.account_sessions_end`` can end every
+        session of the account at once without a password change."""
+        from django.utils.crypto import salted_hmac
+
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
 
     @property
     def display_name(self) -> str:

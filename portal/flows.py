@@ -93,7 +93,11 @@ class Flow:
 
     @property
     def steps(self) -> list[str]:
-        labels = [stage.label for stage in self.stages if stage.step]
+        return self.steps_without()
+
+    def steps_without(self, *skipped: str) -> list[str]:
+        """The step bar of a path that passes over the stages named ``skipped``."""
+        labels = [stage.label for stage in self.stages if stage.step and stage.name not in skipped]
         return [*labels, self.end_label] if self.end_label else labels
 
     def stage(self, name: str) -> Stage:

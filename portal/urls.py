@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("safecode/", include("safecode.urls")),
     path("twofactor/", include("twofactor.urls")),
+    path("guests/", include("guests.urls")),
     # The portal's authenticator web app for phones.
     path("m/", include("twofactor.mobile_urls")),
     path("admin/", admin.site.urls),

@@ -16,6 +16,8 @@ def twofactor_required(user: User) -> bool:
     required = app_settings.REQUIRED_FOR
     if required == "all":
         return True
+    if user.kind == User.Kind.GUEST:
+        return "guest" in required
     person = user.person if user.person_id else None
     return person is not None and person.affiliation in required
 

@@ -407,7 +407,7 @@ def registration_create_account(
         person = Person.objects.select_for_update().get(pk=person_id, is_active=True)
         existing = User.objects.filter(person=person).first()
         if existing is not None:
-            if _same_request_again(existing, username=username, password=password):
+            if account_created_by_same_request(existing, username=username, password=password):
                 return existing
             raise UsernameTaken("This person already has an account.")
         try:
@@ -433,7 +433,7 @@ def registration_create_account(
     return user
 
 
-def _same_request_again(user: User, *, username: str, password: str) -> bool:
+def account_created_by_same_request(user: User, *, username: str, password: str) -> bool:
     """Whether ``user`` was created moments ago by this very form: same name, same password."""
     recent = user.date_joined >= timezone.now() - REPEAT_WINDOW
     return recent and user.username == username and user.check_password(password)

@@ -32,6 +32,8 @@ from accounts.journeys import REGISTRATION
 from accounts.models import EmailToken, Person
 from accounts.services import registration as service
 from accounts.stages import signin_begin
+from guests.selectors import guest_for_key
+from guests.services.redemption import GuestKeyRefused, guest_key_check, guest_key_redeem
 from portal.flows import FlowRun
 from portal.http import is_safe_next
 from safecode.forms import CodeForm
@@ -56,12 +58,8 @@ def register(request, flow: FlowRun):
     form = RegistrationDetailsForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        if data["guest_key"] and not data["huid"]:
-            form.add_error(
-                "guest_key",
-                "Registration with a guest key is not open yet. Ask your sponsor or call the "
-                "IT Service Desk.",
-            )
+        if data["guest_key"]:
+            return _guest_details(request, flow, form, next_url)
         else:
             details = service.Details(
                 last_name=data["last_name"],
@@ -84,6 +82,24 @@ def register(request, flow: FlowRun):
                 next=next_url,
             )
     return flow.render("accounts/register.html", form=form, next=next_url)
+
+
+def _guest_details(request, flow: FlowRun, form, next_url: str):
+    """STEP 2 with a guest key: a key that matches the last name goes straight on to the
+    username and password (the sponsor's key is the proof; there is no mailbox on file)."""
+    data = form.cleaned_data
+    try:
+        key_id = guest_key_check(
+            last_name=data["last_name"], key=data["guest_key"], request=request
+        )
+    except service.RegistrationThrottled:
+        return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
+    except GuestKeyRefused as refused:
+        form.add_error("guest_key", refused.message)
+        return flow.render("accounts/register.html", form=form, next=next_url)
+    request.session.cycle_key()
+    flow.begin()
+    return flow.done("details", next_stage="account", guest_key_id=key_id, next=next_url)
 
 
 @login_not_required
@@ -134,35 +150,69 @@ def _resend(request, flow: FlowRun):
 @never_cache
 @REGISTRATION.serves("account")
 def register_account(request, flow: FlowRun):
-    person = Person.objects.filter(pk=flow.get("person_id"), is_active=True).first()
-    if person is None:
-        return flow.restart()
-    form = RegistrationAccountForm(request.POST or None, person=person)
+    guest = guest_for_key(flow.get("guest_key_id")) if flow.get("guest_key_id") else None
+    person = None
+    if guest is None:
+        person = Person.objects.filter(pk=flow.get("person_id"), is_active=True).first()
+        if person is None:
+            return flow.restart(GuestKeyRefused.message if flow.get("guest_key_id") else "")
+    who = person or guest
+    form = RegistrationAccountForm(
+        request.POST or None, person=person, first_name=who.first_name, last_name=who.last_name
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            user = service.registration_create_account(
-                person_id=person.pk,
-                username=form.cleaned_data["username"],
-                password=form.cleaned_data["password1"],
-                request=request,
-            )
+            user = _create_account(request, flow, form, person)
         except service.UsernameTaken as exc:
             form.add_error("username", str(exc))
+        except GuestKeyRefused as refused:
+            return flow.restart(refused.message)
         else:
             # A press of "Create my account" that comes after this one goes on from here: the
             # finished run is kept through the new sign-in, which ends every other run.
-            flow.done("account", then=reverse("accounts:signin_continue"), person_id=None)
+            flow.done(
+                "account",
+                then=reverse("accounts:signin_continue"),
+                person_id=None,
+                guest_key_id=None,
+            )
+            if not user.may_sign_in:
+                if user.access_starts_at and user.access_starts_at > timezone.now():
+                    # A guest whose access starts later: the account waits for its first day.
+                    return flow.render("accounts/register_starts_later.html", account=user)
+                return flow.restart(GuestKeyRefused.message)
             response = signin_begin(
                 request, user, flow.get("next") or "", keep=(REGISTRATION.name,)
             )
             # Shown once, on whatever page comes next (the SafeCode prompt, for a new account).
             messages.success(request, f"Your account is ready. Your username is {user.username}.")
             return response
+    # A guest's key stands in for the emailed code: the step bar leaves that step out.
+    steps = {"steps": REGISTRATION.steps_without("code"), "current": 2}
     return flow.render(
         "accounts/register_account.html",
         form=form,
         person=person,
+        guest=guest,
         next=flow.get("next"),
+        **(steps if guest else {}),
+    )
+
+
+def _create_account(request, flow: FlowRun, form, person):
+    data = form.cleaned_data
+    if person is None:
+        return guest_key_redeem(
+            key_id=flow.get("guest_key_id"),
+            username=data["username"],
+            password=data["password1"],
+            request=request,
+        )
+    return service.registration_create_account(
+        person_id=person.pk,
+        username=data["username"],
+        password=data["password1"],
+        request=request,
     )
 
 

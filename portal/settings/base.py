@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "accounts",
     "safecode",
     "twofactor",
+    "guests",
 ]
 
 MIDDLEWARE = [
@@ -151,6 +152,12 @@ ACCOUNTS_PASSWORD_EXPIRY_DAYS = env.int("PASSWORD_EXPIRY_DAYS", default=365)
 # service desk (accounts.services.alerts): password spraying and credential stuffing.
 ACCOUNTS_ALERT_FAILED_SIGNINS_PER_HOUR = env.int("ALERT_FAILED_SIGNINS_PER_HOUR", default=500)
 ACCOUNTS_ALERT_LOCKOUTS_PER_HOUR = env.int("ALERT_LOCKOUTS_PER_HOUR", default=20)
+
+# GUESTS -------------------------------------------------------------------------------------------
+# Sponsored guest access (guests.app_settings): the longest stay from the start date to the end
+# date included, and how long an unused guest key works after it is issued.
+GUESTS_MAX_DURATION_DAYS = env.int("GUESTS_MAX_DURATION_DAYS", default=365)
+GUESTS_KEY_TTL_DAYS = env.int("GUESTS_KEY_TTL_DAYS", default=30)
 
 # TWO-FACTOR PUSH ----------------------------------------------------------------------------------
 # Web Push (VAPID, RFC 8292) wakes the portal's authenticator app (/m/) when a push is sent
@@ -275,6 +282,15 @@ CELERY_BEAT_SCHEDULE = {
     "accounts-password-expiry-reminders": {
         "task": "accounts.tasks.send_password_expiry_reminders",
         "schedule": crontab(hour=7, minute=0),
+    },
+    # Guest access ends at midnight after the end date; the job closes it within minutes.
+    "guests-end-due": {
+        "task": "guests.tasks.end_due_guests",
+        "schedule": crontab(minute="*/10"),
+    },
+    "guests-ending-reminders": {
+        "task": "guests.tasks.send_guest_ending_reminders",
+        "schedule": crontab(hour=7, minute=15),
     },
 }
 

@@ -152,10 +152,45 @@
   document.addEventListener("submit", onSubmit);
   window.addEventListener("pageshow", onPageShow);
 
+  // Copy and print buttons (a guest key): hidden in the markup, shown here where they work.
+  // "Copy" puts the text of the element named by data-copy on the clipboard and says so in
+  // the status line named by data-copy-status, which screen readers announce.
+  function bindCopyAndPrint() {
+    Array.prototype.forEach.call(document.querySelectorAll("[data-copy]"), function (button) {
+      var source = document.getElementById(button.getAttribute("data-copy"));
+      var status = document.getElementById(button.getAttribute("data-copy-status"));
+      if (!source || !navigator.clipboard) {
+        return;
+      }
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        navigator.clipboard.writeText(source.textContent.trim()).then(
+          function () {
+            if (status) {
+              status.textContent = "Copied.";
+            }
+          },
+          function () {
+            if (status) {
+              status.textContent = "Could not copy: select the key and copy it yourself.";
+            }
+          }
+        );
+      });
+    });
+    Array.prototype.forEach.call(document.querySelectorAll("[data-print]"), function (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        window.print();
+      });
+    });
+  }
+
   function start() {
     bindCaptchas();
     focusFirstMarked();
     bindErrorLinks();
+    bindCopyAndPrint();
   }
 
   if (document.readyState === "loading") {

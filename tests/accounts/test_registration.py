@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import EmailToken, RegistrationAttempt, User
+from accounts.models import EmailToken, RegistrationAttempt, RegistrationCode, User
 from audit.models import AuditEvent
 from tests.factories import PersonFactory, UserFactory
 from tests.helpers import page_text
@@ -304,6 +304,9 @@ def test_affiliate_approval_in_admin_emails_the_person(admin_client, outbox):
     assert AuditEvent.objects.filter(event="registration.affiliate_approved", subject=user).exists()
 
 
-def test_guest_key_path_says_it_is_not_open(client):
-    response = submit(client, last_name="Guest", guest_key="ABCD-EFGH")
-    assert b"guest key is not open yet" in response.content
+def test_a_guest_key_is_not_taken_with_a_harvard_id(client):
+    person = PersonFactory()
+    response = submit(client, last_name=person.last_name, huid=person.huid, guest_key="ABCD-EFGH")
+    assert response.status_code == HTTPStatus.OK
+    assert b"either your Harvard ID or a guest key, not both" in response.content
+    assert not RegistrationCode.objects.exists()
