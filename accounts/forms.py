@@ -97,6 +97,15 @@ class DateOfBirthField(forms.DateField):
             raise forms.ValidationError(DATE_OF_BIRTH_RANGE, code="out_of_range")
 
 
+class UnechoedTextInput(forms.TextInput):
+    """A text box that shows what is typed but never writes a submitted value back into the
+    page (like the SSN's), so a secret such as a guest key is in no re-rendered page, nor in
+    the browser's form history: a refusal asks for it again."""
+
+    def format_value(self, value):
+        return None
+
+
 class RegistrationDetailsForm(forms.Form):
     last_name = forms.CharField(label="Last name", max_length=100)
     huid = HarvardIdField(
@@ -109,6 +118,9 @@ class RegistrationDetailsForm(forms.Form):
         required=False,
         max_length=64,
         help_text="If your sponsor gave you a guest key, enter it instead of a Harvard ID.",
+        widget=UnechoedTextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
     )
     date_of_birth = DateOfBirthField(
         required=False,

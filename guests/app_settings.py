@@ -37,6 +37,12 @@ class GuestsSettings:
         return timedelta(days=_get("KEY_TTL_DAYS", 30))
 
     @property
+    def KEY_NAME_ATTEMPTS(self) -> int:
+        """Wrong last names typed with a real key after which the key stops working (the
+        sponsor is told and can issue a new one)."""
+        return _get("KEY_NAME_ATTEMPTS", 5)
+
+    @property
     def REMINDER_DAYS(self) -> int:
         """Days before the end date when the sponsor and the guest are told it is coming."""
         return _get("REMINDER_DAYS", 14)

@@ -52,18 +52,20 @@ class InvitedUserRequestForm(forms.Form):
         help_text="What the guest will work on, and which services they need.",
     )
     start_date = forms.DateField(label="Start date", widget=_date_widget())
-    end_date = forms.DateField(
-        label="End date",
-        widget=_date_widget(),
-        help_text=f"Access ends at the end of this day. At most {app_settings.MAX_DURATION.days} "
-        "days from the start date.",
-    )
+    end_date = forms.DateField(label="End date", widget=_date_widget())
     attest = forms.BooleanField(
         label="I attest that I know this person, that they need this access for their work "
         "with us, and that I will revoke it when they no longer do.",
         error_messages={"required": "Tick the box to attest to this request."},
     )
     submission = SubmissionField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["end_date"].help_text = (
+            "Access ends at the end of this day. At most "
+            f"{app_settings.MAX_DURATION.days} days from the start date, both included."
+        )
 
     def clean(self):
         data = super().clean()

@@ -149,8 +149,10 @@ class GuestKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
-    # Replaced by a new key, or the sponsorship was revoked or ended.
+    # Replaced by a new key, stopped after wrong last names, or the sponsorship ended.
     ended_at = models.DateTimeField(null=True, blank=True)
+    # The key typed with a last name that is not the guest's (``GUESTS_KEY_NAME_ATTEMPTS``).
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
     # The one-time token of the form that asked for this key: the same form sent again (a
     # reload, a double click) cannot issue a second key (``AlreadySubmitted`` in guests.services).
     submission = models.CharField(max_length=64, unique=True, editable=False)

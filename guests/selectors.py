@@ -58,7 +58,11 @@ def guest_for_key(key_id: int | None) -> Sponsorship | None:
     if key is None:
         return None
     if key.used_at is None:
-        usable = key.expires_at > now and key.sponsorship.status == Sponsorship.Status.KEY_ISSUED
+        usable = (
+            key.expires_at > now
+            and key.sponsorship.status == Sponsorship.Status.KEY_ISSUED
+            and now < key.sponsorship.access_ends_at
+        )
     else:
         usable = key.used_at > now - REPEAT_WINDOW
     return key.sponsorship if usable else None

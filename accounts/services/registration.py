@@ -108,22 +108,52 @@ class Details:
     ssn: str = ""
 
 
-def huid_is_blocked(huid: str) -> bool:
-    if not huid:
-        return False
-    since = timezone.now() - app_settings.REGISTRATION_HUID_WINDOW
-    failures = RegistrationAttempt.objects.filter(huid=huid, matched=False, created_at__gt=since)
-    return failures.count() >= app_settings.REGISTRATION_HUID_FAILURES
+def registration_attempt_open(*, ip: str, request: HttpRequest, huid: str = "") -> int:
+    """Record a look-up of registration details (or of a guest key) from ``ip``, before it is
+    made; returns the attempt's id, for ``registration_attempt_matched``.
 
-
-def ip_is_throttled(ip: str) -> bool:
+    The attempt is written first, as a failure, and the limits are counted after, including it:
+    requests sent at once from one address each see every attempt written before their own
+    count, so however many arrive together, no more get through than the limit leaves (a
+    check made before the write would let them all pass it). Raises
+    ``RegistrationThrottled`` past the per-IP limits (failures and all submissions in an hour)
+    and ``RegistrationBlocked`` past the failures for ``huid``; a refused attempt is removed,
+    so waiting out the window works.
+    """
+    attempt = RegistrationAttempt.objects.create(ip=ip, huid=huid, matched=False)
     since = timezone.now() - HOUR
-    attempts = RegistrationAttempt.objects.filter(
+    from_ip = RegistrationAttempt.objects.filter(
         ip=ip, kind=RegistrationAttempt.Kind.DIRECTORY, created_at__gt=since
     )
-    if attempts.count() >= app_settings.REGISTRATION_IP_SUBMISSIONS:
-        return True
-    return attempts.filter(matched=False).count() >= app_settings.REGISTRATION_IP_LIMIT
+    if (
+        from_ip.count() > app_settings.REGISTRATION_IP_SUBMISSIONS
+        or from_ip.filter(matched=False).count() > app_settings.REGISTRATION_IP_LIMIT
+    ):
+        attempt.delete()
+        audit_record(
+            event="registration.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request
+        )
+        raise RegistrationThrottled
+    if huid:
+        window = timezone.now() - app_settings.REGISTRATION_HUID_WINDOW
+        failures = RegistrationAttempt.objects.filter(
+            huid=huid, matched=False, created_at__gt=window
+        )
+        if failures.count() > app_settings.REGISTRATION_HUID_FAILURES:
+            attempt.delete()
+            audit_record(
+                event="registration.blocked",
+                outcome=AuditEvent.Outcome.FAILURE,
+                request=request,
+                huid=huid,
+            )
+            raise RegistrationBlocked
+    return attempt.pk
+
+
+def registration_attempt_matched(attempt_id: int) -> None:
+    """The look-up matched: the attempt no longer counts as a failure."""
+    RegistrationAttempt.objects.filter(pk=attempt_id).update(matched=True)
 
 
 def _over(rows, *, per_hour: int, per_day: int) -> bool:
@@ -169,23 +199,10 @@ def registration_submit_details(*, details: Details, request: HttpRequest) -> Su
     Returns what the flow keeps (the code to bind to it and, on a match, the person a resend
     goes to; both empty on a mismatch). The caller shows the same page either way.
     """
-    ip = client_ip(request)
-    if ip_is_throttled(ip):
-        audit_record(
-            event="registration.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request
-        )
-        raise RegistrationThrottled
-    if huid_is_blocked(details.huid):
-        audit_record(
-            event="registration.blocked",
-            outcome=AuditEvent.Outcome.FAILURE,
-            request=request,
-            huid=details.huid,
-        )
-        raise RegistrationBlocked
-
+    attempt = registration_attempt_open(ip=client_ip(request), huid=details.huid, request=request)
     person = _match(details)
-    RegistrationAttempt.objects.create(huid=details.huid, ip=ip, matched=person is not None)
+    if person is not None:
+        registration_attempt_matched(attempt)
     if person is None:
         audit_record(
             event="registration.mismatch",

@@ -48,7 +48,7 @@ def _next(request) -> str:
 
 
 @login_not_required
-@sensitive_post_parameters("ssn")
+@sensitive_post_parameters("ssn", "guest_key")
 @never_cache
 @REGISTRATION.serves("details")
 def register(request, flow: FlowRun):

@@ -4,9 +4,9 @@
 last name compared with the request's, in constant time. Every refusal (a wrong, used,
 replaced, expired or revoked key, or a last name that does not match) is one answer, and each
 counts as a failed match from the IP in the registration throttle the directory path uses
-(``accounts.services.registration.ip_is_throttled``), so a guest key brings no separate budget
-of guesses. Nothing is consumed there: a guest who stops before choosing a password keeps a
-working key.
+(``accounts.services.registration.registration_attempt_open``), so a guest key brings no
+separate budget of guesses. Nothing is consumed there: a guest who stops before choosing a
+password keeps a working key.
 
 ``guest_key_redeem`` creates the account and consumes the key in one transaction, the key by
 a conditional UPDATE: of two people redeeming the same key at once, the database lets exactly
@@ -17,22 +17,24 @@ back, so the key still works for the next try.
 from __future__ import annotations
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
 
-from accounts.models import RegistrationAttempt, User
+from accounts.models import User
 from accounts.normalize import name_key
 from accounts.services.notices import notice_send
 from accounts.services.passwords import password_set
 from accounts.services.registration import (
-    RegistrationThrottled,
     UsernameTaken,
     account_created_by_same_request,
-    ip_is_throttled,
+    registration_attempt_matched,
+    registration_attempt_open,
 )
 from audit.models import AuditEvent
 from audit.services import audit_record
+from guests.app_settings import app_settings
 from guests.keys import hash_key, normalize_key
 from guests.models import GuestKey, Sponsorship
 from portal.http import client_ip
@@ -63,27 +65,28 @@ def guest_key_check(*, last_name: str, key: str, request: HttpRequest) -> int:
     """The id of the usable key that ``key`` and ``last_name`` name together.
 
     Raises ``RegistrationThrottled`` past the per-IP limits and ``GuestKeyRefused`` otherwise.
+    A key typed with a wrong last name counts against the key itself as well: after
+    ``GUESTS_KEY_NAME_ATTEMPTS`` of those it stops working and the sponsor is told, so a key
+    that leaked (a forwarded email, a photographed printout) cannot be paired with last names
+    from many addresses without bound.
     """
-    ip = client_ip(request)
-    if ip_is_throttled(ip):
-        audit_record(
-            event="registration.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request
-        )
-        raise RegistrationThrottled
+    attempt = registration_attempt_open(ip=client_ip(request), request=request)
     now = timezone.now()
     symbols = normalize_key(key)
-    digest = hash_key(symbols or "")
-    record = _usable(now).filter(key_hash=digest).select_related("sponsorship").first()
-    matched = (
-        record is not None
-        and symbols is not None
-        and now < record.sponsorship.access_ends_at
-        and constant_time_compare(name_key(last_name), record.sponsorship.last_name_key)
-    )
-    RegistrationAttempt.objects.create(ip=ip, matched=matched)
-    if not matched:
-        audit_record(event="guest.key_refused", outcome=AuditEvent.Outcome.FAILURE, request=request)
+    record = None
+    if symbols is not None:
+        live = _usable(now).filter(key_hash=hash_key(symbols))
+        record = live.select_related("sponsorship__sponsor").first()
+    if record is not None and now >= record.sponsorship.access_ends_at:
+        record = None
+    if record is None or not constant_time_compare(
+        name_key(last_name), record.sponsorship.last_name_key
+    ):
+        # The same statements whether or not the key was real, so that the work done does not
+        # tell a real key from a guess (as ``burn_hash`` does for passwords).
+        _count_wrong_name(record, request=request)
         raise GuestKeyRefused
+    registration_attempt_matched(attempt)
     audit_record(
         event="guest.key_accepted",
         subject=record.sponsorship.sponsor,
@@ -91,6 +94,33 @@ def guest_key_check(*, last_name: str, key: str, request: HttpRequest) -> int:
         sponsorship=record.sponsorship_id,
     )
     return record.pk
+
+
+def _count_wrong_name(record: GuestKey | None, *, request: HttpRequest) -> None:
+    """One more wrong last name for a real key (``record``; None for no key, which updates
+    nothing); the one that reaches the limit ends the key.
+
+    Two single UPDATEs, as for wrong passwords: concurrent failures all count, and exactly
+    one of them ends the key and tells the sponsor.
+    """
+    limit = app_settings.KEY_NAME_ATTEMPTS
+    pk = record.pk if record is not None else None
+    GuestKey.objects.filter(pk=pk).update(failed_attempts=F("failed_attempts") + 1)
+    ended = GuestKey.objects.filter(
+        pk=pk, ended_at__isnull=True, used_at__isnull=True, failed_attempts__gte=limit
+    ).update(ended_at=timezone.now())
+    audit_record(
+        event="guest.key_refused",
+        outcome=AuditEvent.Outcome.FAILURE,
+        request=request,
+        **({"sponsorship": record.sponsorship_id, "reason": "last_name"} if record else {}),
+    )
+    if ended:
+        notice_send(
+            user=record.sponsorship.sponsor,
+            name="guests/key_stopped",
+            context={"guest": record.sponsorship, "attempts": limit},
+        )
 
 
 def guest_key_redeem(*, key_id: int, username: str, password: str, request: HttpRequest) -> User:
@@ -123,17 +153,18 @@ def guest_key_redeem(*, key_id: int, username: str, password: str, request: Http
 
 @transaction.atomic
 def _redeem(*, key: GuestKey, username: str, password: str, request: HttpRequest, now) -> User:
-    # The conditional UPDATE names the key's own columns only: a condition through a join
-    # would be evaluated on a snapshot taken before a concurrent redemption committed. The
-    # sponsorship's state is checked under its row lock just after.
-    if not single_use_consume(GuestKey.objects.filter(ended_at__isnull=True), pk=key.pk, now=now):
-        raise GuestKeyRefused
+    # Locks in the order every writer of a sponsorship takes them (revocation, the end job, a
+    # new key): the sponsorship's row, then its keys. The other order deadlocks against them.
     sponsorship = (
         Sponsorship.objects.select_for_update(of=("self",))
         .select_related("sponsor")
         .get(pk=key.sponsorship_id)
     )
     if sponsorship.status != Sponsorship.Status.KEY_ISSUED or now >= sponsorship.access_ends_at:
+        raise GuestKeyRefused
+    # The conditional UPDATE names the key's own columns only: a condition through a join
+    # would be evaluated on a snapshot taken before a concurrent redemption committed.
+    if not single_use_consume(GuestKey.objects.filter(ended_at__isnull=True), pk=key.pk, now=now):
         raise GuestKeyRefused
     try:
         with transaction.atomic():

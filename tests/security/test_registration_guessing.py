@@ -15,9 +15,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.app_settings import app_settings
+from accounts.models import RegistrationAttempt
 from delivery.models import Message
 from tests.accounts.test_registration import code_from, submit
 from tests.factories import PersonFactory, UserFactory
+from tests.helpers import in_threads, on_postgresql
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -117,3 +119,20 @@ def test_affiliate_links_are_capped_per_address_and_per_ip(settings, outbox):
     assert answers == [HTTPStatus.OK] * 6 + [HTTPStatus.TOO_MANY_REQUESTS]
     links = Message.objects.filter(recipient=address, purpose="affiliate_signup")
     assert links.count() == app_settings.AFFILIATE_LINKS_PER_HOUR
+
+
+@on_postgresql
+def test_guesses_sent_at_once_from_one_address_get_no_more_than_the_limit(settings):
+    """Eight wrong Harvard IDs sent together, one failure left in the address's budget: each
+    attempt is written before the limit is counted, so at most one is looked up (none, when
+    all eight are written before any counts: the limit fails closed)."""
+    settings.ACCOUNTS_REGISTRATION_IP_LIMIT = 3
+    for _ in range(2):
+        RegistrationAttempt.objects.create(ip="127.0.0.1", matched=False)
+    clients = [Client() for _ in range(8)]
+    answers = in_threads(
+        lambda i: submit(clients[i], last_name="Nobody", huid=f"{20_000_000 + i}").status_code, 8
+    )
+    assert answers.count(HTTPStatus.OK) <= 1
+    assert answers.count(HTTPStatus.TOO_MANY_REQUESTS) >= 7
+    assert RegistrationAttempt.objects.filter(ip="127.0.0.1", matched=False).count() <= 3
