@@ -74,6 +74,19 @@ class TwoFactorSettings:
         """How long an emailed activation link works."""
         return timedelta(hours=_get("ACTIVATION_LINK_HOURS", 24))
 
+    # Bypass codes from the service desk (twofactor.bypass) ------------------------------------
+
+    @property
+    def BYPASS_CODE_TTL(self) -> timedelta:
+        """How long a bypass code works when the agent does not choose (one hour); never more
+        than ``BYPASS_MAX_TTL``."""
+        return min(timedelta(minutes=_get("BYPASS_CODE_TTL_MINUTES", 60)), self.BYPASS_MAX_TTL)
+
+    @property
+    def BYPASS_MAX_TTL(self) -> timedelta:
+        """The longest a bypass code may work: seven days (issue 13)."""
+        return timedelta(days=7)
+
     # Push to the portal's authenticator app (twofactor.push) ---------------------------------
 
     @property

@@ -4,7 +4,10 @@ of sign-in, the step-up before a change and the second factor of a password rese
 ``MethodChoice`` lists the person's confirmed devices, default first, each with its methods,
 and handles a post that sends a passcode or checks one against the one device and method
 chosen (``twofactor.services.second_factor_verify``), or checks a security key's answer
-(``action=webauthn``, ``twofactor.security_keys.key_authenticate``).
+(``action=webauthn``, ``twofactor.security_keys.key_authenticate``). Where ``bypass`` is
+offered (the sign-in's second step and the reset's, never the step-up before a change), it
+also takes "Enter a bypass code" from the service desk (``action=bypass``,
+``twofactor.bypass.bypass_code_check``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from django.shortcuts import render
 
 from accounts.models import User
 from accounts.stages import PendingSignIn
+from twofactor.bypass import bypass_code_check
 from twofactor.forms import (
     CODE_HEADINGS,
     CODE_LABELS,
     METHOD_LABELS,
+    BypassCodeForm,
     PasscodeForm,
     SecurityKeyForm,
     SendPasscodeForm,
@@ -39,6 +44,7 @@ from twofactor.services import (
 )
 
 WRONG_PASSCODE = "That passcode is not right, or it has expired."
+WRONG_BYPASS = "That bypass code is not right, or it has expired or been used."
 WRONG_KEY = (
     "That security key did not confirm it is you. Try again with the key registered as this "
     "device, or choose another way."
@@ -141,10 +147,12 @@ class Outcome:
     result: SecondFactorResult | None = None
     method: str = ""
     remember: bool = False
+    # A service-desk bypass code stood in for the second factor: no device proved it.
+    bypass: bool = False
 
     @property
     def verified(self) -> bool:
-        return self.result is not None and self.result.ok
+        return self.bypass or (self.result is not None and self.result.ok)
 
     @property
     def locked(self) -> bool:
@@ -155,11 +163,15 @@ class MethodChoice:
     """The person's confirmed devices, default first, each with its methods; handles a post
     that sends a passcode or checks one."""
 
-    def __init__(self, request: HttpRequest, user: User, *, flow: str, remember: bool) -> None:
+    def __init__(
+        self, request: HttpRequest, user: User, *, flow: str, remember: bool, bypass=False
+    ) -> None:
         self.request = request
         self.user = user
         self.flow = flow
         self.remember = remember
+        self.bypass = bypass
+        self.bound_bypass: BypassCodeForm | None = None
         self.devices = list(user_devices(user))
         self.bound: PasscodeForm | None = None
         self.bound_key: SecurityKeyForm | None = None
@@ -186,6 +198,8 @@ class MethodChoice:
             return self._push_check()
         if post.get("action") == "webauthn":
             return self._key_check()
+        if post.get("action") == "bypass" and self.bypass:
+            return self._bypass_check()
         device_id, method = PasscodeForm(post, devices=self.devices).chosen
         form = self._code_form(post, device_id=device_id or 0, method=method)
         self.status = HTTPStatus.BAD_REQUEST
@@ -282,6 +296,36 @@ class MethodChoice:
         self.status = HTTPStatus.BAD_REQUEST
         self.errors = [PUSH_ENDINGS.get(state, NO_PUSH_WAITING)]
         return Outcome()
+
+    # A bypass code from the service desk (twofactor.bypass) --------------------------------
+
+    def _bypass_check(self) -> Outcome:
+        """ "Enter a bypass code": a wrong one counts as any wrong second factor; a right one
+        never remembers the browser."""
+        form = BypassCodeForm(self.request.POST, prefix="bypass", auto_id="id_bypass_%s")
+        self.status = HTTPStatus.BAD_REQUEST
+        self.bound_bypass = form
+        if not form.is_valid():
+            return Outcome(method="bypass")
+        check = bypass_code_check(
+            user=self.user,
+            typed=form.cleaned_data["code"],
+            request=self.request,
+            where=self.flow.partition(":")[0],
+        )
+        if check.ok:
+            return Outcome(method="bypass", bypass=True)
+        form.add_error("code", WRONG_BYPASS)
+        form.data = form.data.copy()
+        form.data[form.add_prefix("code")] = ""
+        return Outcome(result=SecondFactorResult(device=None, locked=check.locked), method="bypass")
+
+    def _bypass_form(self) -> BypassCodeForm | None:
+        if not self.bypass:
+            return None
+        if self.bound_bypass is not None:
+            return self.bound_bypass
+        return BypassCodeForm(prefix="bypass", auto_id="id_bypass_%s")
 
     # Security keys (twofactor.security_keys) ---------------------------------------------
 
@@ -388,7 +432,9 @@ class MethodChoice:
             "choice_errors": self.errors,
             "page_has_errors": bool(self.errors)
             or (self.bound is not None)
-            or (self.bound_key is not None),
+            or (self.bound_key is not None)
+            or (self.bound_bypass is not None),
+            "bypass_form": self._bypass_form(),
             # Which page asks for a key's challenge (twofactor.views.keys): signin, step_up, reset.
             "key_step": self.flow.partition(":")[0],
         }

@@ -392,3 +392,32 @@ class SecurityKeyRegisterForm(RenameForm):
         self.fields["name"].label = "Name this key"
         self.fields["name"].initial = "Security key"
         self.fields["name"].help_text = "So that you can tell it from your other devices."
+
+
+BYPASS_FORMAT_MESSAGE = "Enter the 9-digit bypass code"
+
+
+class BypassCodeForm(forms.Form):
+    """A bypass code the service desk read out: 9 digits, spaces, dashes and full-width
+    digits accepted. Whatever is wrong with its shape, the only message is
+    ``BYPASS_FORMAT_MESSAGE``."""
+
+    code = forms.CharField(
+        label="Bypass code",
+        help_text="The 9 digits the IT Service Desk gave you.",
+        error_messages={"required": BYPASS_FORMAT_MESSAGE},
+        widget=forms.TextInput(attrs={**ONE_TIME_CODE_ATTRS, "size": "11", "maxlength": "32"}),
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["code"].validators = []  # no second, differently worded error
+
+    def clean_code(self) -> str:
+        from twofactor.bypass import normalize_bypass_code
+
+        text = self.cleaned_data["code"]
+        code = normalize_bypass_code(text) if len(text) <= 64 else None
+        if code is None:
+            raise ValidationError(BYPASS_FORMAT_MESSAGE, code="format")
+        return code

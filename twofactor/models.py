@@ -372,3 +372,75 @@ class WebAuthnChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} for {self.user}"
+
+
+class BypassCode(models.Model):
+    """A 9-digit code the service desk read to a person who cannot use their devices: it
+    stands in for the second factor once, at the sign-in's second step or a reset's.
+
+    Only the code's keyed hash is kept (``safecode.codes.hash_code`` with the salt of
+    ``twofactor.bypass``); the agent sees the code once, on the page that issued it. A code
+    works until ``expires_at`` (one hour by default, at most seven days), once (``used_at``,
+    set by a conditional UPDATE), and not after an agent revoked it (``revoked_at``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="bypass_codes"
+    )
+    code_hash = models.CharField(max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The codes a typed one is compared with: the account's unused, unrevoked ones.
+            models.Index(
+                fields=["user", "expires_at"],
+                condition=Q(used_at__isnull=True, revoked_at__isnull=True),
+                name="twofactor_bypass_live",
+            )
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("created_at")),
+                name="twofactor_bypass_expires_after_creation",
+            ),
+            models.CheckConstraint(
+                condition=Q(used_at__isnull=True) | Q(revoked_at__isnull=True),
+                name="twofactor_bypass_used_or_revoked",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Bypass code of {self.user} ({self.state_label})"
+
+    def state_at(self, now) -> str:
+        if self.used_at is not None:
+            return "used"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= now:
+            return "expired"
+        return "unused"
+
+    @property
+    def state_label(self) -> str:
+        from django.utils import timezone
+
+        return self.state_at(timezone.now())

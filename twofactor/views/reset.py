@@ -3,7 +3,8 @@
 Served only while the reset of an account with a device waits for it, after the SafeCode
 (``accounts.reset_proofs``): the same choice of device and method as the sign-in's second
 step. Someone who lost every device is sent to the service desk; the SafeCode alone never
-resets such an account.
+resets such an account; a bypass code the desk gave after confirming who they are does
+("Enter a bypass code", ``twofactor.bypass``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,13 @@ from twofactor.recovery import SecondFactorResetProof
 
 @login_not_required
 @never_cache
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "bypass-code")
 @require_http_methods(["GET", "POST"])
 def reset_verify(request):
     user = reset_proof_account(request)
     if user is None:
         return redirect("accounts:password_forgot")
-    choice = MethodChoice(request, user, flow=f"reset:{user.pk}", remember=False)
+    choice = MethodChoice(request, user, flow=f"reset:{user.pk}", remember=False, bypass=True)
     if request.method == "POST":
         outcome = choice.handle_post()
         if outcome.verified:

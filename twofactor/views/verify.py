@@ -3,7 +3,10 @@
 Served only while the pending sign-in waits for the second factor (``twofactor.stages``) and
 for ``PENDING_TIMEOUT`` after the password; the session holds no password, and nothing of the
 account is reachable until ``signin_continue`` starts the session. Each passcode is checked
-against the one device and method the person chose (``second_factor_verify``).
+against the one device and method the person chose (``second_factor_verify``). A bypass code
+from the service desk ("Enter a bypass code", ``twofactor.bypass``) passes this step once
+too; it remembers no browser, and the session it starts is not verified with a device (the
+console refuses it, and a change still asks for a device).
 
 ``The device-and-method choice is ``twofactor.choice.MethodChoice``, shared with the step-up
 before a change and the second factor of a password reset.
@@ -32,7 +35,7 @@ from twofactor.stages import SecondFactorStage
 
 @login_not_required
 @never_cache
-@sensitive_post_parameters("code")
+@sensitive_post_parameters("code", "bypass-code")
 @require_http_methods(["GET", "POST"])
 def verify(request):
     pending = PendingSignIn(request)
@@ -47,9 +50,13 @@ def verify(request):
             return redirect("home")
         return sign_in_again(request)
 
-    choice = MethodChoice(request, user, flow=signin_flow(pending), remember=True)
+    choice = MethodChoice(request, user, flow=signin_flow(pending), remember=True, bypass=True)
     if request.method == "POST":
         outcome = choice.handle_post()
+        if outcome.bypass:
+            pending.set_handled(SecondFactorStage.name, {"bypass": True})
+            passcode_sent_forget(request)
+            return signin_continue(request)
         if outcome.verified:
             device = outcome.result.device
             otp = otp_device_for(device, outcome.method)
