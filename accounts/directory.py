@@ -36,7 +36,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.models import Affiliation, Person, School, ssn_digest
+from accounts.models import Affiliation, Person, School, ssn_digest, ssn_last4_digest
 from accounts.normalize import digits
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -328,6 +328,9 @@ def _row_values(raw: dict[str, str | None], columns: frozenset[str], today: date
         if ssn and len(digits(ssn)) != 9:
             raise RowError("ssn is not 9 digits")
         values["ssn_hash"] = ssn_digest(ssn) if ssn else ""
+        # For the service desk's caller check (accounts.models.ssn_last4_digest).
+        huid = (raw.get("huid") or "").strip()
+        values["ssn_last4_hash"] = ssn_last4_digest(ssn, huid=huid) if ssn else ""
 
     if "full_time" in columns:
         flag = (raw.get("full_time") or "").strip().lower()

@@ -45,6 +45,14 @@ class Person(models.Model):
         editable=False,
         help_text="HMAC of the SSN; the number itself is never stored.",
     )
+    ssn_last4_hash = models.CharField(
+        "SSN last 4 (keyed hash)",
+        max_length=64,
+        blank=True,
+        editable=False,
+        help_text="HMAC of the SSN's last four digits with the Harvard ID, for the service "
+        "desk's caller check; the digits themselves are never stored.",
+    )
     affiliation = models.CharField(max_length=10, choices=Affiliation.choices)
     school = models.CharField(max_length=5, choices=School.choices, default=School.HMS)
     full_time = models.BooleanField(default=False)
@@ -111,6 +119,26 @@ def ssn_digest(ssn: str) -> str:
     return (
         salted_hmac("portal.person.ssn", number, algorithm="sha256").hexdigest() if number else ""
     )
+
+
+def ssn_last4_digest(ssn: str, *, huid: str) -> str:
+    """Keyed hash of an SSN's last four digits, bound to the person's Harvard ID.
+
+    What the service desk compares a caller's "last 4 of your SSN" with (``ssn_hash`` covers
+    all nine digits, so it cannot answer that). Binding it to the Harvard ID keeps two people
+    with the same last four from sharing a hash; ``ssn`` may be the full number or the four
+    digits. Empty for anything that is not digits.
+    """
+    from django.utils.crypto import salted_hmac
+
+    from accounts.normalize import digits
+
+    number = digits(ssn)
+    if len(number) < 4 or not huid:
+        return ""
+    return salted_hmac(
+        "portal.person.ssn_last4", f"{huid}:{number[-4:]}", algorithm="sha256"
+    ).hexdigest()
 
 
 class PortalUserManager(UserManager):
@@ -342,6 +370,9 @@ class EmailToken(models.Model):
     class Purpose(models.TextChoices):
         AFFILIATE_SIGNUP = "affiliate_signup", "Affiliate sign-up"
         EMAIL_CHANGE = "email_change", "Change of contact email"
+        # Sent by the service desk (accounts.services.reset_link) to a SafeCode phone or
+        # email; ``email`` then holds the address the link went to (E.164 for a text).
+        PASSWORD_RESET_LINK = "password_reset_link", "Password-reset link from the service desk"
 
     purpose = models.CharField(max_length=20, choices=Purpose.choices)
     email = models.EmailField()

@@ -97,3 +97,10 @@ urlpatterns = [
         name="password_expired_safecode",
     ),
 ]
+
+# A password-reset link sent by the service desk (accounts.services.reset_link).
+from accounts.views import reset_link as _reset_link  # noqa: E402
+
+urlpatterns += [
+    path("password/link/<str:token>/", _reset_link.reset_link, name="reset_link"),
+]

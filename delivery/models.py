@@ -24,6 +24,8 @@ class Message(models.Model):
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
+        # Stopped by the service desk before it was sent; delivery and the sweep skip it.
+        CANCELLED = "cancelled", "Cancelled"
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -38,7 +40,7 @@ class Message(models.Model):
     subject = models.CharField(max_length=300, blank=True)
     body = models.TextField()
     secret_spans = models.JSONField(default=list, blank=True)
-    status = models.CharField(max_length=7, choices=Status.choices, default=Status.QUEUED)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveSmallIntegerField(default=0)
     provider_id = models.CharField(max_length=200, blank=True)
     last_error = models.CharField(max_length=500, blank=True)
@@ -69,7 +71,7 @@ class Message(models.Model):
 
     @property
     def is_finished(self) -> bool:
-        return self.status in (self.Status.SENT, self.Status.FAILED)
+        return self.status in (self.Status.SENT, self.Status.FAILED, self.Status.CANCELLED)
 
     def is_expired(self, now) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -385,3 +385,112 @@ def message_sweep() -> int:
     if ids:
         logger.info("Sweep re-enqueued %s of %s waiting messages.", dispatched, len(ids))
     return dispatched
+
+
+# The service desk ------------------------------------------------------------------------------
+
+
+class MessageRefused(Exception):
+    """The desk cannot resend or cancel this message; the text says why, in the desk's words."""
+
+
+def _desk_audit(*, event: str, message: Message, agent, request, **detail: Any) -> None:
+    audit_record(
+        event=event,
+        outcome=AuditEvent.Outcome.SUCCESS,
+        subject=message.user,
+        actor=agent,
+        request=request,
+        message_id=message.pk,
+        channel=message.channel,
+        purpose=message.purpose,
+        recipient=message.masked_recipient,
+        **detail,
+    )
+
+
+@transaction.atomic
+def message_resend(*, message_id: int, agent, reason: str, request=None) -> Message:
+    """Queue a failed or cancelled message again, for the service desk; it is sent once.
+
+    The row goes back to ``queued`` with a fresh count of attempts through one conditional
+    UPDATE on the status it had, so two agents (or a double click) requeue it once and the
+    second is refused. A message that has expired is not sent: its code or link would no
+    longer work. Nor is one that carried a secret: the secret was masked in the body when the
+    message failed or was cancelled (the body keeps no secret once given up), so sending it
+    again would send the mask; the person asks for a new code instead.
+    """
+    from django.utils.formats import date_format
+
+    now = timezone.now()
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        raise MessageRefused("That message does not exist.")
+    if message.status not in (Message.Status.FAILED, Message.Status.CANCELLED):
+        raise MessageRefused(
+            f"Only a failed or cancelled message can be sent again; this one is "
+            f"{message.get_status_display().lower()}."
+        )
+    if message.is_expired(now):
+        when = date_format(timezone.localtime(message.expires_at), "DATETIME_FORMAT")
+        raise MessageRefused(
+            f"It expired at {when}: what it carried no longer works. The person can ask for a "
+            "new one."
+        )
+    if message.secret_spans:
+        raise MessageRefused(
+            "Its code or link was removed when it was given up, so it cannot be sent again. "
+            "The person can ask for a new one."
+        )
+    requeued = Message.objects.filter(pk=message.pk, status=message.status).update(
+        status=Message.Status.QUEUED,
+        attempts=0,
+        next_attempt_at=now,
+        claimed_at=None,
+        updated_at=now,
+    )
+    if not requeued:
+        raise MessageRefused("Someone else changed this message just now.")
+    _desk_audit(
+        event="delivery.resent",
+        message=message,
+        agent=agent,
+        request=request,
+        reason=reason,
+        was=message.status,
+    )
+    transaction.on_commit(partial(message_dispatch, message_id=message.pk))
+    message.refresh_from_db()
+    return message
+
+
+@transaction.atomic
+def message_cancel(*, message_id: int, agent, reason: str, request=None) -> Message:
+    """Stop a queued message from being sent, for the service desk.
+
+    One conditional UPDATE from ``queued``: a worker that claimed the row first (it is
+    ``sending``) wins and the cancel is refused; a cancel that came first leaves a row that
+    ``message_deliver`` and ``message_sweep`` never claim. Its secrets are masked at once, as
+    for a message given up.
+    """
+    now = timezone.now()
+    message = Message.objects.select_for_update().filter(pk=message_id).first()
+    if message is None:
+        raise MessageRefused("That message does not exist.")
+    if message.status == Message.Status.SENDING:
+        raise MessageRefused("It is being handed to the provider now and cannot be stopped.")
+    if message.status != Message.Status.QUEUED:
+        raise MessageRefused(
+            f"Only a queued message can be cancelled; this one is "
+            f"{message.get_status_display().lower()}."
+        )
+    cancelled = Message.objects.filter(pk=message.pk, status=Message.Status.QUEUED).update(
+        status=Message.Status.CANCELLED, body=message.masked_body, updated_at=now
+    )
+    if not cancelled:
+        raise MessageRefused("It was handed to the provider just now and cannot be stopped.")
+    _desk_audit(
+        event="delivery.cancelled", message=message, agent=agent, request=request, reason=reason
+    )
+    message.refresh_from_db()
+    return message

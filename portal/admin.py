@@ -62,6 +62,14 @@ class PortalAdminSite(admin.AdminSite):
         _audit_denied(request, reason="no_console_access")
         raise PermissionDenied
 
+    def index(self, request, extra_context=None):
+        """The front page starts with the service desk's counts (``servicedesk.dashboard``),
+        those the agent may follow."""
+        from servicedesk.dashboard import desk_dashboard
+
+        context = {"service_desk": desk_dashboard(request.user), **(extra_context or {})}
+        return super().index(request, context)
+
     def password_change(self, request, extra_context=None):
         """No password is changed here: the portal's journey (CAPTCHA, SafeCode, history,
         notices) is the only way, for console users as for everyone."""
@@ -98,7 +106,11 @@ class FilterLookupsOnly:
 
     def lookup_allowed(self, lookup, value, request=None):
         field, _, rest = lookup.partition(LOOKUP_SEP)
-        offered = {f if isinstance(f, str) else f[0] for f in self.list_filter}
+        # Field names, (field, filter class) pairs, and the parameter a SimpleListFilter reads.
+        offered = {
+            getattr(f, "parameter_name", None) or (f if isinstance(f, str) else f[0])
+            for f in self.list_filter
+        }
         if self.date_hierarchy:
             offered.add(self.date_hierarchy)
         if field not in offered or rest.endswith(("regex", "iregex")):

@@ -19,6 +19,7 @@ class Purpose(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Reset a forgotten password"
     PASSWORD_EXPIRED = "password_expired", "Replace an expired password"
     RECENT_PROOF = "recent_proof", "Confirm it is you before changing your contacts"
+    CALLER_VERIFY = "caller_verify", "Confirm who you are on your call to the IT Service Desk"
 
 
 class Channel(models.Model):

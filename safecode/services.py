@@ -711,7 +711,13 @@ def _deliver_code(*, user, row: SafeCode, code: str) -> None:
     enqueue(
         recipient=row.destination,
         template=f"safecode/{folder}/code",
-        context={"code": code, "minutes": minutes, "purpose": Purpose(row.purpose).label},
+        context={
+            "code": code,
+            "minutes": minutes,
+            "purpose": Purpose(row.purpose).label,
+            # The one code a person reads out, to the agent on a call they are on.
+            "read_to_desk": row.purpose == Purpose.CALLER_VERIFY,
+        },
         purpose=f"safecode.{row.purpose}",
         user=user,
         secrets=[code],
@@ -785,3 +791,104 @@ __all__ = [
     "safecode_skip",
     "safecode_verify",
 ]
+
+
+# The service desk ------------------------------------------------------------------------------
+
+
+def safecode_registration_reset(
+    *, user, actor, request: HttpRequest | None = None
+) -> list[Channel]:
+    """The service desk resets ``user``'s SafeCode registration: every channel in force or
+    waiting is retired (their open codes stop working) and the person must register again.
+
+    Registering is then mandatory, with no skip left (``safecode_skips`` set to ``MAX_SKIPS``):
+    the desk resets a registration because its contacts are lost, wrong or someone else's, and
+    an account without a verified contact has no self-service unlock or reset and no contact
+    an attacker may not hold. ``SafeCodeRegistration`` is unmet from the next request of any
+    session that has not skipped the prompt and at the next sign-in of every other one, and
+    the prompt no longer offers Skip; a first contact needs no fresh proof
+    (``channel_register``), so the person registers right after signing in.
+
+    Returns the retired channels, so that the caller can tell their addresses (nothing of
+    SafeCode reaches them any more). Audited as ``safecode.registration_reset`` with the
+    agent and the masked channels.
+    """
+    now = timezone.now()
+    User = get_user_model()
+    with transaction.atomic():
+        _lock_account(user)
+        channels = list(
+            Channel.objects.select_for_update()
+            .filter(user=user)
+            .exclude(status=Channel.Status.RETIRED)
+            .order_by("-kind", "created_at", "id")
+        )
+        for channel in channels:
+            _retire(channel, now=now)
+        User.objects.filter(pk=user.pk).update(safecode_skips=app_settings.MAX_SKIPS)
+        user.safecode_skips = app_settings.MAX_SKIPS
+        audit_record(
+            event="safecode.registration_reset",
+            outcome=Outcome.SUCCESS,
+            subject=user,
+            actor=actor,
+            request=request,
+            channels=[f"{channel.get_kind_display()} {channel.masked}" for channel in channels],
+            skips_left=0,
+        )
+    return channels
+
+
+__all__ += ["safecode_registration_reset"]
+
+
+def safecode_limits_lift(*, user, agent, request: HttpRequest | None = None) -> dict:
+    """The service desk lifts the limits that stop codes for ``user`` now.
+
+    The limits are counts of rows within a window (``safecode.selectors``): wrong entries for
+    the lockout, codes sent for the send limits. Lifting forgets this account's rows inside
+    the windows: its wrong entries, and its codes that can no longer be entered (used,
+    replaced or expired). The open code, if any, is kept, so a code the person is holding
+    still works. Nothing of another account is touched, so a limit across accounts (texts to
+    one number or one country in a day) may still hold; what still holds is returned, and all
+    of it is in the audit trail. Returns ``{"lifted": [...], "still": [...], "wrong_entries":
+    n, "codes": n}`` with the purposes' labels.
+    """
+    from datetime import timedelta
+
+    from django.db.models import Q
+
+    from safecode.selectors import safecode_pauses
+
+    with transaction.atomic():
+        _lock_account(user)
+        now = timezone.now()
+        before = {label for label, _until, _why in safecode_pauses(user, now=now)}
+        wrong_window = now - app_settings.LOCKOUT_DURATION - app_settings.LOCKOUT_WINDOW
+        wrong, _ = WrongEntry.objects.filter(user=user, created_at__gt=wrong_window).delete()
+        still_open = Q(used_at__isnull=True, invalidated_at__isnull=True, expires_at__gt=now)
+        codes, _ = (
+            SafeCode.objects.filter(user=user, created_at__gt=now - timedelta(days=1))
+            .exclude(still_open)
+            .delete()
+        )
+        after = [label for label, _until, _why in safecode_pauses(user, now=now)]
+        result = {
+            "lifted": sorted(before - set(after)),
+            "still": after,
+            "wrong_entries": wrong,
+            "codes": codes,
+        }
+        audit_record(
+            event="safecode.limits_lifted",
+            outcome=Outcome.SUCCESS,
+            subject=user,
+            actor=agent,
+            request=request,
+            **result,
+        )
+    return result
+
+
+__all__ += ["safecode_limits_lift"]

@@ -17,7 +17,7 @@ from django.contrib.auth.hashers import make_password
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import Affiliation, Person, School, User, ssn_digest
+from accounts.models import Affiliation, Person, School, User, ssn_digest, ssn_last4_digest
 from accounts.normalize import name_key
 from safecode.models import Channel
 
@@ -76,6 +76,7 @@ class PersonFactory(DjangoModelFactory):
     last_name = factory.Sequence(lambda n: LAST_NAMES[n % len(LAST_NAMES)])
     date_of_birth = factory.Sequence(lambda n: date(1960, 1, 1) + timedelta(days=n * 389 % 14_600))
     ssn_hash = factory.LazyAttribute(lambda o: ssn_digest(o.ssn))
+    ssn_last4_hash = factory.LazyAttribute(lambda o: ssn_last4_digest(o.ssn, huid=o.huid))
     affiliation = Affiliation.STAFF
     school = School.HMS
     full_time = True

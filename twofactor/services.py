@@ -596,3 +596,66 @@ def activation_link_open(*, token: str, request: HttpRequest | None = None) -> D
         device=link.device.name,
     )
     return link.device
+
+
+# The service desk ----------------------------------------------------------------------------
+
+
+def device_remove_by_desk(
+    *, device: Device, agent: User, request: HttpRequest | None = None
+) -> str:
+    """The service desk removes one of the person's devices; returns its name.
+
+    Unlike ``device_remove`` (the person's own, after a fresh proof), the last device may go:
+    the desk removes a lost or stolen phone, and the person then signs in with a bypass code
+    and enrolls a new one (``TwoFactorEnrollment``). As with the person's removal, the other
+    devices keep a default and every remembered browser of the account is forgotten (a
+    browser is bound to the device list). Audited with the agent; the desk's own notice tells
+    the person, so nothing is sent here. Raises ``TwoFactorError`` for a device that is not
+    there any more.
+    """
+    with transaction.atomic():
+        current = (
+            Device.objects.select_for_update().filter(pk=device.pk, user_id=device.user_id).first()
+        )
+        if current is None:
+            raise TwoFactorError("That device was removed already.")
+        user = current.user
+        name, was_default = current.name, current.is_default
+        _delete(current)
+        if was_default:
+            successor = (
+                Device.objects.filter(user=user, confirmed_at__isnull=False)
+                .order_by("created_at", "pk")
+                .first()
+            )
+            if successor is not None:
+                Device.objects.filter(pk=successor.pk).update(is_default=True)
+        forgotten = RememberedBrowser.objects.filter(user=user).delete()[0]
+        audit_record(
+            event="twofactor.device_removed",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            subject=user,
+            actor=agent,
+            request=request,
+            device=name,
+            by="service_desk",
+            browsers_forgotten=forgotten,
+        )
+    return name
+
+
+def browsers_forget_all(*, user: User, actor: User | None = None, request=None) -> int:
+    """Forget every remembered browser of ``user``: each asks for a second factor at its next
+    sign-in. Returns how many were forgotten; audited with the actor (the desk's agent)."""
+    with transaction.atomic():
+        forgotten = RememberedBrowser.objects.filter(user=user).delete()[0]
+        audit_record(
+            event="twofactor.browsers_forgotten",
+            outcome=AuditEvent.Outcome.SUCCESS,
+            subject=user,
+            actor=actor,
+            request=request,
+            count=forgotten,
+        )
+    return forgotten

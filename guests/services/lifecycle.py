@@ -79,7 +79,12 @@ def sponsorship_close(
             registered=account is not None,
             **({"reason": reason} if reason else {}),
         )
-        context = {"guest": current, "revoked": revoked, "registered": account is not None}
+        context = {
+            "guest": current,
+            "revoked": revoked,
+            "by_sponsor": actor is not None and actor.pk == current.sponsor_id,
+            "registered": account is not None,
+        }
         notice_send(user=current.sponsor, name="guests/ended", context=context)
         email_enqueue(
             recipient=current.email,

@@ -292,7 +292,7 @@ def guest_revoke(
 ) -> bool:
     """Revoke a guest's access now: the key stops working, the account is disabled and its
     sessions end. The sponsor may always revoke, eligible or not. Whether this call did it."""
-    if actor.pk != sponsorship.sponsor_id and not actor.has_perm("guests.change_sponsorship"):
+    if actor.pk != sponsorship.sponsor_id and not actor.has_perm("servicedesk.revoke_guests"):
         raise NotEligible
     if reason and len(reason) > 500:
         raise ValueError("A reason is at most 500 characters.")

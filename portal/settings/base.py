@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "safecode",
     "twofactor",
     "guests",
+    "servicedesk",
 ]
 
 MIDDLEWARE = [
@@ -120,6 +121,8 @@ ACCOUNTS_RESET_PROOFS = ["twofactor.recovery.SecondFactorResetProof"]
 _required_for = env.list("TWOFACTOR_REQUIRED_FOR", default=["all"])
 TWOFACTOR_REQUIRED_FOR = "all" if _required_for == ["all"] else tuple(_required_for)
 TWOFACTOR_REMEMBER_DAYS = env.int("TWOFACTOR_REMEMBER_DAYS", default=30)
+# How long the bypass codes the service desk issues work, unless the agent chooses (at most 7 days).
+TWOFACTOR_BYPASS_CODE_TTL_MINUTES = env.int("TWOFACTOR_BYPASS_CODE_TTL_MINUTES", default=60)
 # What happens between the password and the session, in this order (accounts.stages): the
 # second factor first, so nothing of the account shows before it.
 ACCOUNTS_SIGNIN_STAGES = [

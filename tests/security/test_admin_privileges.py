@@ -242,15 +242,31 @@ def test_the_console_changes_no_password_of_its_own(client, desk_user):
         "/admin/audit/auditevent/?detail__contains=x",
         "/admin/audit/auditevent/?outcome__regex=(",
         "/admin/accounts/user/?password__startswith=argon2",
+        "/admin/servicedesk/deskaccount/?password__startswith=argon2",
+        "/admin/servicedesk/deskaccount/?person__ssn_hash__startswith=a",
     ],
 )
-def test_the_console_filters_only_on_the_fields_it_offers(client, desk_user, url):
-    client.force_login(desk_user)
+def test_the_console_filters_only_on_the_fields_it_offers(client, identity_admin, url):
+    client.force_login(identity_admin)
     response = client.get(url)
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert AuditEvent.objects.filter(
-        event="admin.denied", actor=desk_user, detail__reason="disallowed_lookup"
+        event="admin.denied", actor=identity_admin, detail__reason="disallowed_lookup"
     ).exists()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/accounts/user/",
+        "/admin/accounts/person/",
+    ],
+)
+def test_the_desk_has_no_raw_account_forms(client, desk_user, url):
+    client.force_login(desk_user)
+    assert client.get(url).status_code == HTTPStatus.FORBIDDEN
+    target = UserFactory()
+    assert client.get(change_url(target)).status_code == HTTPStatus.FORBIDDEN
 
 
 def test_the_console_filters_still_work(client, desk_user):
@@ -258,7 +274,7 @@ def test_the_console_filters_still_work(client, desk_user):
     for url in (
         "/admin/delivery/message/?status__exact=sent",
         "/admin/audit/auditevent/?outcome__exact=failure",
-        "/admin/accounts/user/?status__exact=active",
+        "/admin/servicedesk/deskaccount/?standing=locked",
         "/admin/audit/auditevent/?created_at__year=2026",
     ):
         assert client.get(url).status_code == HTTPStatus.OK, url
@@ -286,9 +302,10 @@ def test_the_account_page_says_when_safecodes_are_paused(client, desk_user):
         verified_at=timezone.now(),
     )
     client.force_login(desk_user)
-    assert b"No: codes can be sent" in client.get(change_url(target)).content
+    person_page = reverse("admin:servicedesk_deskaccount_change", args=[target.pk])
+    assert b"Codes paused" not in client.get(person_page).content
     for _ in range(10):
         WrongEntry.objects.create(user=target, purpose=Purpose.UNLOCK)
-    page = client.get(change_url(target)).content.decode()
-    assert "Unlock your account: paused until" in page
+    page = client.get(person_page).content.decode()
+    assert "Codes paused: Unlock your account" in page
     assert "too many wrong codes" in page
