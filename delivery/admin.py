@@ -90,7 +90,7 @@ class MessageAdmin(FilterLookupsOnly, admin.ModelAdmin):
         "when",
         "channel",
         "purpose",
-        "recipient",
+        "to",
         "account",
         "status",
         "attempts",
@@ -109,7 +109,7 @@ class MessageAdmin(FilterLookupsOnly, admin.ModelAdmin):
     date_hierarchy = "created_at"
     fields = (
         "channel",
-        "recipient",
+        "to",
         "purpose",
         "account",
         "status",
@@ -128,6 +128,12 @@ class MessageAdmin(FilterLookupsOnly, admin.ModelAdmin):
     readonly_fields = fields
     list_select_related = ("user",)
     actions = ["resend_messages", "cancel_messages"]
+
+    @admin.display(description="to")
+    def to(self, obj: Message) -> str:
+        """Masked: an agent finds a message by its full address (the search), but a page of
+        messages does not list people's phone numbers and mailboxes."""
+        return obj.masked_recipient
 
     @admin.display(description="body (secrets masked)")
     def masked_body(self, obj: Message) -> str:

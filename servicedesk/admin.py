@@ -12,6 +12,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
+from django.db.models.functions import Coalesce
 from django.http import HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -28,6 +29,7 @@ from servicedesk.actions import (
     ReasonForm,
     actions_for,
     desk_action_run,
+    may_act_on,
     verified_call,
 )
 from servicedesk.app_settings import app_settings
@@ -72,10 +74,16 @@ class StandingFilter(admin.SimpleListFilter):
             devices = Device.objects.filter(user=OuterRef("pk"), confirmed_at__isnull=False)
             return queryset.exclude(Exists(devices))
         if value == "expired":
-            from accounts.services.expiry import password_is_expired
+            # accounts.services.expiry.password_is_expired, as one query.
+            from accounts.app_settings import app_settings as accounts_settings
 
-            ids = [user.pk for user in queryset.iterator() if password_is_expired(user)]
-            return queryset.filter(pk__in=ids)
+            lifetime = accounts_settings.PASSWORD_EXPIRY
+            expired = Q(must_change_password=True)
+            if lifetime is not None:
+                changed = Coalesce("password_changed_at", "date_joined")
+                queryset = queryset.annotate(password_set_at=changed)
+                expired |= Q(password_set_at__lte=timezone.now() - lifetime)
+            return queryset.filter(expired)
         return queryset
 
 
@@ -171,7 +179,11 @@ class DeskAccountAdmin(FilterLookupsOnly, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         account = get_object_or_404(User, pk=pk)
         action = REGISTRY.get(name)
-        if action is None or not action.allowed(request.user):
+        if (
+            action is None
+            or not action.allowed(request.user)
+            or not may_act_on(request.user, account)
+        ):
             try:  # refused there, and on the record
                 desk_action_run(
                     name=name, agent=request.user, account=account, reason="", request=request

@@ -34,6 +34,7 @@ class DeskAccount(User):
             ("revoke_guests", "Can revoke guest sponsorships"),
             ("manage_messages", "Can resend and cancel queued messages"),
             ("lift_code_limits", "Can lift an account's code limits"),
+            ("act_on_staff", "Can act on the accounts of console staff"),
         ]
 
 

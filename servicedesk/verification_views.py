@@ -28,6 +28,7 @@ from django.views.decorators.http import require_POST
 from accounts.models import User
 from safecode.codes import normalize_code
 from safecode.errors import SafeCodeError
+from servicedesk.actions import may_act_on
 from servicedesk.actions.safecode import shown_address
 from servicedesk.app_settings import app_settings
 from servicedesk.panels import panel_context
@@ -135,7 +136,7 @@ def _digits_only(value: str, length: int) -> bool:
 
 @panel_context("verify")
 def verify_panel(account: User, request: HttpRequest) -> dict[str, Any]:
-    allowed = request.user.has_perm(PERMISSION)
+    allowed = request.user.has_perm(PERMISSION) and may_act_on(request.user, account)
     return {
         "may_verify": allowed,
         "verify_form": CallerVerifyForm(account=account) if allowed else None,
@@ -156,6 +157,8 @@ def verify_view(request: HttpRequest, pk: int):
     if not request.user.has_perm(PERMISSION):
         raise PermissionDenied
     account = get_object_or_404(User.objects.select_related("person"), pk=pk)
+    if not may_act_on(request.user, account):
+        raise PermissionDenied
     page = reverse("admin:servicedesk_deskaccount_change", args=[account.pk])
     form = CallerVerifyForm(request.POST, account=account)
     if not form.is_valid():

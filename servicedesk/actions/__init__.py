@@ -82,6 +82,21 @@ class DeskAction:
         return agent.has_perm(f"servicedesk.{self.permission}")
 
 
+def may_act_on(agent: User, account: User) -> bool:
+    """Whether ``agent`` may act on ``account`` at all.
+
+    Nobody acts on their own account here (a second agent does), and the accounts of console
+    staff and superusers are acted on only by identity administrators
+    (``servicedesk.act_on_staff``) or a superuser: otherwise the lowest console role could
+    disable its administrators, remove their devices or reset their SafeCode.
+    """
+    if agent.pk == account.pk:
+        return False
+    if account.is_staff or account.is_superuser:
+        return agent.is_superuser or agent.has_perm("servicedesk.act_on_staff")
+    return True
+
+
 REGISTRY: dict[str, DeskAction] = {}
 
 ACTION_MODULES = [
@@ -112,6 +127,8 @@ def register(**kwargs) -> Callable[[Callable[[ActionContext], str | Done]], Call
 
 def actions_for(*, agent: User, account: User, panel: str | None = None) -> list[DeskAction]:
     """The actions ``agent`` may take on ``account`` now, in the panel's order."""
+    if not may_act_on(agent, account):
+        return []
     found = [
         action
         for action in REGISTRY.values()
@@ -163,7 +180,7 @@ def desk_action_run(
     verified call is missing, or the work itself cannot be done.
     """
     action = REGISTRY.get(name)
-    if action is None or not action.allowed(agent):
+    if action is None or not action.allowed(agent) or not may_act_on(agent, account):
         audit_record(
             event="desk.refused",
             outcome=AuditEvent.Outcome.FAILURE,

@@ -47,6 +47,7 @@ def test_the_desk_group_holds_nothing_raw_nor_privileged():
         "change_user_privileges",
         "change_group",
         "change_auditevent",
+        "act_on_staff",
     ):
         assert raw not in held, raw
 
