@@ -236,6 +236,7 @@ class MessageAdmin(FilterLookupsOnly, admin.ModelAdmin):
             "opts": self.opts,
             "verb": verb,
             "action": name,
+            "back": reverse("admin:delivery_message_changelist"),
             "chosen": chosen,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

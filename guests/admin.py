@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
 
 from guests.models import Sponsorship
 from guests.services.sponsorship import guest_revoke
@@ -78,6 +79,9 @@ class SponsorshipAdmin(FilterLookupsOnly, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "title": "Revoke guest access",
             "opts": self.opts,
+            "verb": "Revoke",
+            "action": "revoke",
+            "back": reverse("admin:guests_sponsorship_changelist"),
             "chosen": chosen,
             "form": form,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

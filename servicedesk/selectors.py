@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 import phonenumbers
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.services.expiry import password_expires_at, password_is_expired
 from accounts.services.unlock import self_unlock_allowed
+from portal.formats import local_datetime
 from safecode.models import Channel
 from twofactor.models import Device
 from twofactor.policy import twofactor_required
@@ -73,10 +73,6 @@ class Problem:
     actions: tuple[str, ...] = field(default_factory=tuple)
 
 
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
-
-
 def signin_problems(account: User) -> list[Problem]:
     """Why ``account`` cannot sign in, most blocking first; empty when nothing stops it."""
     from safecode.selectors import safecode_pauses, user_has_verified_channel
@@ -101,17 +97,21 @@ def signin_problems(account: User) -> list[Problem]:
         )
     if account.access_starts_at and now < account.access_starts_at:
         problems.append(
-            Problem("Guest access not started", f"It starts {_when(account.access_starts_at)}.")
+            Problem(
+                "Guest access not started", f"It starts {local_datetime(account.access_starts_at)}."
+            )
         )
     if account.access_ends_at and now >= account.access_ends_at:
-        problems.append(Problem("Guest access ended", f"It ended {_when(account.access_ends_at)}."))
+        problems.append(
+            Problem("Guest access ended", f"It ended {local_datetime(account.access_ends_at)}.")
+        )
     if account.is_locked:
         how = "" if self_unlock_allowed(account) else " It cannot be unlocked by self-service."
         problems.append(
             Problem(
                 "Locked",
-                f"Since {_when(account.locked_at)}, after {account.failed_login_count} wrong "
-                f"passwords.{how}",
+                f"Since {local_datetime(account.locked_at)}, after "
+                f"{account.failed_login_count} wrong passwords.{how}",
                 ("unlock",),
             )
         )
@@ -133,7 +133,9 @@ def signin_problems(account: User) -> list[Problem]:
         )
     for label, until, why in safecode_pauses(account):
         problems.append(
-            Problem(f"Codes paused: {label}", f"Until {_when(until)}: {why}.", ("lift_limits",))
+            Problem(
+                f"Codes paused: {label}", f"Until {local_datetime(until)}: {why}.", ("lift_limits",)
+            )
         )
     if twofactor_required(account) and not _has_device(account):
         problems.append(
@@ -153,9 +155,9 @@ def _has_device(account: User) -> bool:
 def password_summary(account: User) -> str:
     changed = account.password_changed_at or account.date_joined
     expires = password_expires_at(account)
-    text = f"Set {_when(changed)}"
+    text = f"Set {local_datetime(changed)}"
     if expires:
-        text += f"; expires {_when(expires)}"
+        text += f"; expires {local_datetime(expires)}"
     if account.must_change_password:
         text += "; must be changed at the next sign-in"
     return text

@@ -19,13 +19,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from accounts.models import User
+from portal.formats import local_datetime
 from safecode.codes import normalize_code
 from safecode.errors import SafeCodeError
 from servicedesk.actions import may_act_on
@@ -46,14 +45,6 @@ from servicedesk.verification import (
 PREFIX = "verify"
 PERMISSION = "servicedesk.verify_caller"
 SEND, CHECK = "send", "check"
-
-
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
-
-
-def _time(moment) -> str:
-    return date_format(timezone.localtime(moment), "TIME_FORMAT")
 
 
 class CallerVerifyForm(forms.Form):
@@ -183,7 +174,9 @@ def _send(request, form: CallerVerifyForm, account: User, page: str):
         )
     except SafeCodeError as refused:
         retry = getattr(refused, "retry_after", None) or getattr(refused, "until", None)
-        tail = f" A code can be sent again at {_time(retry)}." if retry else ""
+        tail = (
+            f" A code can be sent again at {local_datetime(retry, 'TIME_FORMAT')}." if retry else ""
+        )
         messages.error(request, f"No code was sent: {refused.message}{tail}")
         return redirect(page)
     messages.success(
@@ -207,8 +200,8 @@ def _check(request, form: CallerVerifyForm, account: User, page: str):
         messages.error(
             request,
             f"You have checked this caller {CHECKS_PER_HOUR} times in the last hour; you can "
-            f"check again at {_time(throttled.retry_after)}. If the caller cannot answer, "
-            "verify them another way.",
+            f"check again at {local_datetime(throttled.retry_after, 'TIME_FORMAT')}. If the "
+            "caller cannot answer, verify them another way.",
         )
         return redirect(page)
     level = (
@@ -219,7 +212,7 @@ def _check(request, form: CallerVerifyForm, account: User, page: str):
         messages.warning(
             request,
             "Too many wrong codes were typed: caller codes are paused until "
-            f"{_when(outcome.code_locked_until)}.",
+            f"{local_datetime(outcome.code_locked_until)}.",
         )
     if outcome.verified:
         minutes = int(app_settings.VERIFIED_CALL_TTL.total_seconds() // 60)

@@ -27,12 +27,12 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
-from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.services.notices import Reach, notice_send
 from audit.models import AuditEvent
 from audit.services import audit_record
+from portal.formats import local_datetime
 from portal.single_use import single_use_consume
 from safecode.codes import generate_code, hash_code, normalize_code
 from twofactor.app_settings import app_settings
@@ -71,10 +71,6 @@ def bypass_lifetime(lifetime: timedelta | None) -> timedelta:
     if lifetime <= timedelta(0) or lifetime > app_settings.BYPASS_MAX_TTL:
         raise BypassRefused("A bypass code works for at most 7 days.")
     return lifetime
-
-
-def _when(moment: datetime) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 @transaction.atomic
@@ -122,12 +118,12 @@ def bypass_codes_issue(
         actor=agent,
         request=request,
         count=count,
-        expires_at=_when(expires_at),
+        expires_at=local_datetime(expires_at),
     )
     notice_send(
         user=user,
         name="twofactor/bypass_issued",
-        context={"count": count, "expires": _when(expires_at)},
+        context={"count": count, "expires": local_datetime(expires_at)},
         reach=Reach.ACCOUNT_AND_SAFECODE_EMAILS,
         purpose="twofactor.bypass_issued",
     )

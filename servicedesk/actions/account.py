@@ -114,15 +114,7 @@ def _pending(account: User) -> bool:
     order=1,
 )
 def approve_affiliate(context: ActionContext) -> str:
-    if not affiliate_decide(
-        user=context.account,
-        approve=True,
-        actor=context.agent,
-        reason=context.reason,
-        request=context.request,
-    ):
-        raise ActionRefused("The registration is no longer waiting.")
-    return "Approved the registration."
+    return _decide(context, approve=True)
 
 
 @register(
@@ -135,12 +127,16 @@ def approve_affiliate(context: ActionContext) -> str:
     order=2,
 )
 def refuse_affiliate(context: ActionContext) -> str:
+    return _decide(context, approve=False)
+
+
+def _decide(context: ActionContext, *, approve: bool) -> str:
     if not affiliate_decide(
         user=context.account,
-        approve=False,
+        approve=approve,
         actor=context.agent,
         reason=context.reason,
         request=context.request,
     ):
         raise ActionRefused("The registration is no longer waiting.")
-    return "Refused the registration."
+    return "Approved the registration." if approve else "Refused the registration."

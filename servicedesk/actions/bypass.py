@@ -14,9 +14,9 @@ from datetime import timedelta
 from django import forms
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
+from portal.formats import local_datetime
 from servicedesk.actions import ActionContext, ActionRefused, Done, ReasonForm, register
 from servicedesk.panels import panel_context
 from twofactor.bypass import (
@@ -38,10 +38,6 @@ LIFETIMES = {
 }
 SHOWN_TEMPLATE = "servicedesk/bypass_shown.html"
 LISTED = 20
-
-
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
 class IssueBypassForm(ReasonForm):
@@ -78,7 +74,7 @@ def issue_for(context: ActionContext, count: int = 1, lifetime: timedelta | None
         )
     except BypassRefused as exc:
         raise ActionRefused(exc.message) from exc
-    expires_at = _when(timezone.now() + lifetime)
+    expires_at = local_datetime(timezone.now() + lifetime)
     plural = "code" if count == 1 else "codes"
     return Done(
         f"Issued {count} bypass {plural}, working once each until {expires_at}.",
@@ -137,7 +133,11 @@ class RevokeOneForm(ReasonForm):
         super().__init__(*args, account=account, **kwargs)
         if account is not None:
             self.fields["code"].choices = [
-                (code.pk, f"Issued {_when(code.created_at)}, works until {_when(code.expires_at)}")
+                (
+                    code.pk,
+                    f"Issued {local_datetime(code.created_at)}, "
+                    f"works until {local_datetime(code.expires_at)}",
+                )
                 for code in bypass_codes_live(user=account).order_by("created_at")
             ]
 
@@ -179,17 +179,17 @@ def bypass_panel(account: User, request: HttpRequest) -> dict:
     for code in rows[:LISTED]:
         state = code.state_at(now)
         if state == "used":
-            detail = f"Used {_when(code.used_at)}"
+            detail = f"Used {local_datetime(code.used_at)}"
         elif state == "revoked":
             by = code.revoked_by.username if code.revoked_by else "an agent"
-            detail = f"Revoked {_when(code.revoked_at)} by {by}"
+            detail = f"Revoked {local_datetime(code.revoked_at)} by {by}"
         else:
             detail = ""
         codes.append(
             {
                 "issued_by": code.created_by.username if code.created_by else "",
-                "issued_at": _when(code.created_at),
-                "expires_at": _when(code.expires_at),
+                "issued_at": local_datetime(code.created_at),
+                "expires_at": local_datetime(code.expires_at),
                 "state": state,
                 "state_label": STATE_LABELS[state],
                 "detail": detail,

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.formats import date_format
 
 from accounts.models import User
@@ -14,6 +13,7 @@ from guests.models import Sponsorship
 from guests.selectors import sponsor_guests
 from guests.services.lifecycle import OPEN
 from guests.services.sponsorship import NotEligible, guest_revoke
+from portal.formats import local_datetime
 from servicedesk.actions import ActionContext, ActionRefused, register
 from servicedesk.panels import panel_context
 
@@ -23,10 +23,6 @@ LISTED_GUESTS = 20
 
 def _day(day) -> str:
     return date_format(day, "DATE_FORMAT") if day else ""
-
-
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else ""
 
 
 def _status(sponsorship: Sponsorship) -> str:
@@ -62,8 +58,8 @@ def guest_panel(account: User, request: HttpRequest) -> dict[str, Any]:
             **_row(sponsorship),
             "sponsor": f"{sponsor.display_name} ({sponsor.username})",
             "sponsor_id": sponsor.pk,
-            "registered_at": _when(sponsorship.registered_at),
-            "ended_at": _when(sponsorship.ended_at),
+            "registered_at": local_datetime(sponsorship.registered_at),
+            "ended_at": local_datetime(sponsorship.ended_at),
             "revoked_by": sponsorship.revoked_by.username if sponsorship.revoked_by_id else "",
         }
     guests = sponsor_guests(account)

@@ -14,6 +14,7 @@ from django.utils.formats import date_format
 
 from accounts.models import User
 from delivery.models import Message
+from portal.formats import local_datetime
 from safecode.errors import SafeCodeThrottled
 from safecode.models import Channel, Purpose
 from safecode.selectors import safecode_pauses
@@ -117,7 +118,7 @@ def last_deliveries(account: User) -> list[dict[str, Any]]:
     for address in addresses:
         address["deliveries"] = [
             {
-                "when": date_format(timezone.localtime(m.created_at), "DATETIME_FORMAT"),
+                "when": local_datetime(m.created_at),
                 "purpose": m.purpose,
                 "status": m.get_status_display(),
                 "failed": m.status == Message.Status.FAILED,

@@ -6,20 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
 from accounts.services.notices import EMAIL, PHONE, Reach, notice_send
+from portal.formats import local_datetime
 from safecode.app_settings import app_settings
 from safecode.models import Channel
 from safecode.services import safecode_registration_reset
 from servicedesk.actions import ActionContext, register
 from servicedesk.panels import panel_context
-
-
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else ""
 
 
 def shown_address(channel: Channel) -> str:
@@ -45,8 +40,8 @@ def safecode_panel(account: User, request: HttpRequest) -> dict[str, Any]:
             "address": shown_address(channel),
             "status": channel.get_status_display(),
             "verified": channel.status == Channel.Status.VERIFIED,
-            "verified_at": _when(channel.verified_at),
-            "added_at": _when(channel.created_at),
+            "verified_at": local_datetime(channel.verified_at),
+            "added_at": local_datetime(channel.created_at),
         }
         for channel in _current_channels(account).order_by("-kind", "created_at", "pk")
     ]

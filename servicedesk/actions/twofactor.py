@@ -7,10 +7,9 @@ from typing import Any
 
 from django import forms
 from django.http import HttpRequest
-from django.utils import timezone
-from django.utils.formats import date_format
 
 from accounts.models import User
+from portal.formats import local_datetime
 from portal.http import browser_label
 from servicedesk.actions import ActionContext, ActionRefused, ReasonForm, register
 from servicedesk.panels import panel_context
@@ -21,10 +20,6 @@ from twofactor.services import (
     browsers_remembered,
     device_remove_by_desk,
 )
-
-
-def _when(moment) -> str:
-    return date_format(timezone.localtime(moment), "DATETIME_FORMAT") if moment else ""
 
 
 def _devices(account: User):
@@ -73,8 +68,8 @@ def twofactor_panel(account: User, request: HttpRequest) -> dict[str, Any]:
             "kind": device.get_kind_display(),
             "phone_type": device.get_phone_type_display() if device.phone_type else "",
             "number": device.masked_number,
-            "added_at": _when(device.confirmed_at or device.created_at),
-            "last_used_at": _when(device.last_used_at),
+            "added_at": local_datetime(device.confirmed_at or device.created_at),
+            "last_used_at": local_datetime(device.last_used_at),
             "is_default": device.is_default,
             "confirmed": device.is_confirmed,
         }
@@ -83,9 +78,9 @@ def twofactor_panel(account: User, request: HttpRequest) -> dict[str, Any]:
     browsers = [
         {
             "label": browser_label(browser.user_agent),
-            "remembered_at": _when(browser.created_at),
-            "last_seen_at": _when(browser.last_seen_at),
-            "until": _when(browser.expires_at),
+            "remembered_at": local_datetime(browser.created_at),
+            "last_seen_at": local_datetime(browser.last_seen_at),
+            "until": local_datetime(browser.expires_at),
         }
         for browser in browsers_remembered(user=account).order_by("-created_at", "-pk")
     ]
