@@ -6,8 +6,9 @@ PORT   ?= 8000
 DEPS_HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUN_STAMP  := $(VENV)/.run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
+LOAD_STAMP := $(VENV)/.load-$(DEPS_HASH)
 
-.PHONY: run test lint format worker beat bench clean
+.PHONY: run test lint format worker beat stack bench load clean
 
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -25,6 +26,11 @@ $(TEST_STAMP): | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.run-* $(VENV)/.test-*
 	@touch $@ $(RUN_STAMP)
+
+$(LOAD_STAMP): $(TEST_STAMP)
+	$(PY) -m pip install -q -e '.[test,load]'
+	@rm -f $(VENV)/.load-*
+	@touch $@
 
 run: $(RUN_STAMP)
 	$(PY) manage.py migrate --noinput
@@ -56,8 +62,18 @@ worker: $(RUN_STAMP)
 beat: $(RUN_STAMP)
 	$(PY) -m celery -A portal beat -l info
 
+# The production-like stack on this machine: gunicorn (2 workers), a Celery worker and beat,
+# against the local PostgreSQL and Redis (STACK_DATABASE_URL, STACK_REDIS_URL), outbox delivery.
+stack: $(RUN_STAMP)
+	$(PY) -m bench.stack --port $(or $(STACK_PORT),8100)
+
+# Benchmarks as ratios to baselines measured in the same run; writes bench/RESULTS.md.
 bench: $(TEST_STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(BENCH_ARGS)
+
+# 200 simulated people for 2 minutes against the stack, plus a password sprayer (locust).
+load: $(LOAD_STAMP)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) var artifacts
