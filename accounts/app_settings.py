@@ -55,6 +55,26 @@ class AccountsSettings:
         return timedelta(seconds=_get("SIGNIN_CAPTCHA_WINDOW_SECONDS", 15 * 60))
 
     @property
+    def SIGNIN_PRESSURE_FAILURES(self) -> int:
+        """Failed sign-ins across the portal within the pressure window from which every
+        browser not known for the typed name answers a CAPTCHA before a password is checked."""
+        return _get("SIGNIN_PRESSURE_FAILURES", 150)
+
+    @property
+    def SIGNIN_PRESSURE_WINDOW(self) -> timedelta:
+        return timedelta(seconds=_get("SIGNIN_PRESSURE_WINDOW_SECONDS", 60))
+
+    @property
+    def SIGNIN_PRESSURE_CHECK_SECONDS(self) -> float:
+        """How long each process trusts its last reading of the portal-wide failures."""
+        return _get("SIGNIN_PRESSURE_CHECK_SECONDS", 1.0)
+
+    @property
+    def KNOWN_BROWSER_DAYS(self) -> int:
+        """How long a browser in which a sign-in succeeded stays known for that account."""
+        return _get("KNOWN_BROWSER_DAYS", 180)
+
+    @property
     def ALERT_FAILED_SIGNINS_PER_HOUR(self) -> int:
         """Failed sign-ins across the portal in an hour that raise an alert to the desk."""
         return _get("ALERT_FAILED_SIGNINS_PER_HOUR", 500)

@@ -24,6 +24,11 @@ DATE_OF_BIRTH_RANGE = (
 )
 
 
+def captcha_answered(data) -> bool:
+    """Whether a post carries an answer to a CAPTCHA (its key and a typed answer)."""
+    return bool(data.get("captcha_0")) and "captcha_1" in data
+
+
 class LoginForm(forms.Form):
     username = forms.CharField(
         label="Username or Harvard ID",

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from django.utils.crypto import salted_hmac
+
 _DASHES = dict.fromkeys(
     map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d"), "-"
 )
@@ -14,6 +16,14 @@ _SPACES = re.compile(r"\s+")
 def username_key(raw: str) -> str:
     """One key per username, whatever the case, width or surrounding spaces."""
     return unicodedata.normalize("NFKC", raw or "").strip().casefold()
+
+
+def login_key(login: str) -> str:
+    """A keyed hash of a typed sign-in name, so that failures per name (and browsers known for
+    a name) are counted without storing the name."""
+    return salted_hmac(
+        "portal.signin.login", username_key(login or ""), algorithm="sha256"
+    ).hexdigest()
 
 
 def name_key(raw: str) -> str:

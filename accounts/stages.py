@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.app_settings import app_settings
 from accounts.models import User
+from accounts.services.known_browsers import browser_remember
 from audit.models import AuditEvent
 from audit.services import audit_record
 from portal.flows import flow_runs_clear
@@ -181,13 +182,17 @@ def signin_begin(
     """A password was just proven for ``user``: run the pipeline, then start the session.
     ``keep`` names journeys whose runs go on past the sign-in (registration's, finished)."""
     PendingSignIn.start(request, user, next_url, keep=keep)
-    return signin_continue(request)
+    return signin_continue(request, proven=user)
 
 
-def signin_continue(request: HttpRequest) -> HttpResponse:
-    """Go to the next stage the pending sign-in needs, or sign in when none is left."""
+def signin_continue(request: HttpRequest, proven: User | None = None) -> HttpResponse:
+    """Go to the next stage the pending sign-in needs, or sign in when none is left.
+
+    ``proven`` is the account whose password was proven in this very request, read just now;
+    otherwise the pending account is read again, to see that it still may sign in.
+    """
     pending = PendingSignIn(request)
-    user = pending.user
+    user = proven if proven is not None else pending.user
     if user is None:
         pending.clear()
         return sign_in_again(request)
@@ -206,7 +211,9 @@ def signin_continue(request: HttpRequest) -> HttpResponse:
         if stage.name in state.get("done", []):
             stage.after_login(request, user, state.get("data", {}).get(stage.name))
     audit_record(event="signin.succeeded", outcome="success", subject=user, request=request)
-    return redirect(expiry_warning_target(user, next_url) or next_url or reverse("home"))
+    response = redirect(expiry_warning_target(user, next_url) or next_url or reverse("home"))
+    browser_remember(request, response, user)
+    return response
 
 
 def expiry_warning_target(user: User, next_url: str = "") -> str | None:

@@ -36,16 +36,31 @@ def captcha_answer(response) -> dict[str, str]:
     return {"captcha_0": key, "captcha_1": CaptchaStore.objects.get(hashkey=key).response}
 
 
-def post_login(client, username: str, password: str, **extra):
+def is_captcha_redirect(response) -> bool:
+    """Whether a sign-in post was sent back to the sign-in page to answer a CAPTCHA first
+    (a successful sign-in never redirects there)."""
+    from django.urls import reverse
+
+    location = response.get("Location", "") if response.status_code == 302 else ""
+    return location.split("?")[0] == reverse("accounts:login")
+
+
+def post_login(client, username: str, password: str, headers=None, **extra):
     """Sign in as a person would: when the password was not even checked because the page asks
     for the picture as well, answer it and submit again."""
     from django.urls import reverse
 
+    headers = headers or {}
+    login = reverse("accounts:login")
     data = {"username": username, "password": password, **extra}
-    response = client.post(reverse("accounts:login"), data)
+    response = client.post(login, data, **headers)
+    if is_captcha_redirect(response) and "captcha_1" not in data:
+        # The page asks for the picture whatever the name now: the post was sent back to it.
+        page = client.get(response["Location"], **headers)
+        return client.post(login, {**data, **captcha_answer(page)}, **headers)
     checked = b"username or password is not right" in response.content
     if b'name="captcha_0"' in response.content and "captcha_1" not in data and not checked:
-        response = client.post(reverse("accounts:login"), {**data, **captcha_answer(response)})
+        response = client.post(login, {**data, **captcha_answer(response)}, **headers)
     return response
 
 

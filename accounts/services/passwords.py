@@ -1,29 +1,25 @@
 from __future__ import annotations
 
-from functools import lru_cache
-
-from django.contrib.auth.hashers import check_password, make_password
+from django.contrib.auth.hashers import check_password
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import PasswordHistory, User
 from accounts.normalize import password_text
+from portal.hashers import verification_wait
 
 HISTORY_KEPT = 5
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return make_password("portal dummy password, never valid")
-
-
 def burn_hash(password: str) -> None:
-    """Run one password verification that can never succeed.
+    """Take as long as one password verification that can never succeed.
 
-    Used wherever a path must cost what the real one costs (unknown user, no history), so that
-    neither timing nor work reveals whether an account exists.
+    Used wherever a path must take what the real one takes (unknown user, no history), so
+    that timing does not reveal whether an account exists. It waits rather than hashes
+    (``portal.hashers.verification_wait``): equal timing does not need equal work, and a wait
+    costs no core, so a spray of unknown names cannot be amplified into CPU.
     """
-    check_password(password, _dummy_hash())
+    verification_wait()
 
 
 def matches_previous_password(*, user: User, password: str, count: int) -> bool:

@@ -16,7 +16,12 @@ What it holds to (SECURITY.md, Throttling and lockout; Enumeration):
   and exactly one locks); attempts on a locked account do not move the counter.
 - Failures per IP answer ``THROTTLED`` past a limit and never lock an account by themselves.
 - After a few failures from one IP, or for one typed name (known or not, so it tells nothing),
-  a CAPTCHA must be answered before the password is even checked.
+  a CAPTCHA must be answered before the password is even checked. So must every attempt while
+  failures across the portal show a spray from more addresses than the per-IP rules see,
+  except from a browser known for the typed name (``accounts.services.known_browsers``): the
+  spray is cut off before the hash, and people at their usual browser do not notice.
+- The counts these rules read come in one query (``failure_counts``); the portal-wide one is
+  read at most once a second per process.
 - When failures or lockouts across the portal pass an hourly threshold, an alert is recorded
   and the service desk is told (``accounts.services.alerts``).
 """
@@ -24,19 +29,20 @@ What it holds to (SECURITY.md, Throttling and lockout; Enumeration):
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.crypto import salted_hmac
 
 from accounts.app_settings import app_settings
 from accounts.models import SignInFailure, User
-from accounts.normalize import password_text, username_key
+from accounts.normalize import login_key, password_text
 from accounts.selectors import find_user_by_login
 from accounts.services.alerts import alert_if_under_attack
+from accounts.services.known_browsers import browser_is_known
 from accounts.services.passwords import burn_hash, matches_previous_password
 from audit.models import AuditEvent
 from audit.services import audit_record
@@ -58,32 +64,104 @@ class SignInResult:
     user: User | None = None
 
 
-def login_key(login: str) -> str:
-    """A keyed hash of the typed name, so failures per name are counted without storing it."""
-    key = username_key(login or "")
-    return salted_hmac("portal.signin.login", key, algorithm="sha256").hexdigest()
+@dataclass(frozen=True)
+class FailureCounts:
+    """Recent failed sign-ins that the rules look at, read in one query."""
+
+    ip_throttle_window: int
+    ip_captcha_window: int
+    login_captcha_window: int
+
+
+def failure_counts(*, ip: str, login: str | None = None) -> FailureCounts:
+    """Failures from ``ip`` in the throttle and CAPTCHA windows, and for the typed name."""
+    now = timezone.now()
+    throttle_since = now - app_settings.IP_FAILURE_WINDOW
+    captcha_since = now - app_settings.SIGNIN_CAPTCHA_WINDOW
+    key = login_key(login) if login is not None else None
+    who = Q(ip=ip) | Q(login_key=key) if key else Q(ip=ip)
+    counts = SignInFailure.objects.filter(
+        who, created_at__gte=min(throttle_since, captcha_since)
+    ).aggregate(
+        ip_throttle=Count("pk", filter=Q(ip=ip, created_at__gte=throttle_since)),
+        ip_captcha=Count("pk", filter=Q(ip=ip, created_at__gte=captcha_since)),
+        login_captcha=Count("pk", filter=Q(login_key=key or "-", created_at__gte=captcha_since)),
+    )
+    return FailureCounts(
+        ip_throttle_window=counts["ip_throttle"],
+        ip_captcha_window=counts["ip_captcha"],
+        login_captcha_window=counts["login_captcha"] if key else 0,
+    )
 
 
 def ip_is_throttled(ip: str) -> bool:
     """Password spraying defence: too many failures from one IP in the window."""
-    since = timezone.now() - app_settings.IP_FAILURE_WINDOW
-    recent = SignInFailure.objects.filter(ip=ip, created_at__gte=since)
-    return recent.count() >= app_settings.IP_FAILURE_LIMIT
+    return failure_counts(ip=ip).ip_throttle_window >= app_settings.IP_FAILURE_LIMIT
 
 
-def signin_captcha_required(*, ip: str, login: str | None = None) -> bool:
-    """Whether a CAPTCHA must be answered before a password from ``ip`` (for ``login``) is
-    checked: after a few recent failures from the IP, or for the typed name."""
-    since = timezone.now() - app_settings.SIGNIN_CAPTCHA_WINDOW
-    recent = SignInFailure.objects.filter(created_at__gte=since)
-    if recent.filter(ip=ip).count() >= app_settings.SIGNIN_CAPTCHA_IP_FAILURES:
+class _PressureReading:
+    """The portal-wide failure count, read at most once per ``SIGNIN_PRESSURE_CHECK_SECONDS``
+    in each process: under a spray of hundreds of attempts a second, one bounded query a second
+    instead of one per attempt."""
+
+    def __init__(self) -> None:
+        self.read_at = -float("inf")
+        self.value = False
+
+    def __call__(self) -> bool:
+        now = time.monotonic()
+        if now - self.read_at >= app_settings.SIGNIN_PRESSURE_CHECK_SECONDS:
+            since = timezone.now() - app_settings.SIGNIN_PRESSURE_WINDOW
+            limit = app_settings.SIGNIN_PRESSURE_FAILURES
+            # LIMIT bounds the count: the rule needs to know only whether ``limit`` is reached.
+            recent = SignInFailure.objects.filter(created_at__gte=since)[:limit].count()
+            self.value, self.read_at = recent >= limit, now
+        return self.value
+
+
+signin_under_pressure = _PressureReading()
+
+
+def _captcha_needed(
+    counts: FailureCounts, *, request: HttpRequest | None, login: str | None
+) -> bool:
+    if counts.ip_captcha_window >= app_settings.SIGNIN_CAPTCHA_IP_FAILURES:
         return True
-    if login is None:
-        return False
-    return (
-        recent.filter(login_key=login_key(login)).count()
-        >= app_settings.SIGNIN_CAPTCHA_LOGIN_FAILURES
+    if counts.login_captcha_window >= app_settings.SIGNIN_CAPTCHA_LOGIN_FAILURES:
+        return True
+    return signin_under_pressure() and not browser_is_known(request, login)
+
+
+def signin_captcha_required(
+    *, ip: str, login: str | None = None, request: HttpRequest | None = None
+) -> bool:
+    """Whether a CAPTCHA must be answered before a password from ``ip`` (for ``login``) is
+    checked: after a few recent failures from the IP or for the typed name, or while failures
+    across the portal show a spray, unless this browser is known for the name
+    (``accounts.services.known_browsers``). Without ``login``, whatever name is typed next."""
+    counts = failure_counts(ip=ip, login=login)
+    return _captcha_needed(counts, request=request, login=login)
+
+
+@dataclass(frozen=True)
+class CaptchaNeed:
+    """What the sign-in page must ask: ``page``, a CAPTCHA whatever name is typed (so the page
+    shows one from the start); ``name``, one before the password for the name typed now."""
+
+    page: bool
+    name: bool
+    counts: FailureCounts
+
+
+def signin_captcha_need(*, ip: str, login: str, request: HttpRequest | None) -> CaptchaNeed:
+    counts = failure_counts(ip=ip, login=login)
+    page = _captcha_needed(
+        FailureCounts(counts.ip_throttle_window, counts.ip_captcha_window, 0),
+        request=request,
+        login=None,
     )
+    name = page or _captcha_needed(counts, request=request, login=login)
+    return CaptchaNeed(page=page, name=name, counts=counts)
 
 
 def signin_recent_failures(login: str) -> int:
@@ -103,19 +181,24 @@ def signin_attempt(
     password: str,
     request: HttpRequest | None,
     captcha_passed: bool = False,
+    counts: FailureCounts | None = None,
 ) -> SignInResult:
     """Check a username (or Harvard ID) and password; count failures; never reveal more.
 
     ``OK`` carries the account, which the caller may sign in (after the sign-in stages, such as
     replacing an expired password). ``captcha_passed`` says the caller's page had the person
     answer a CAPTCHA in this request; without it, a door that needs one is refused.
+    ``counts`` are the failures the caller read for this ``login`` and request
+    (``signin_captcha_need``), so that one request reads them once.
     """
     ip = request_ip(request)
     password = password_text(password)
-    if ip_is_throttled(ip):
+    if counts is None:
+        counts = failure_counts(ip=ip, login=login)
+    if counts.ip_throttle_window >= app_settings.IP_FAILURE_LIMIT:
         audit_record(event="signin.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request)
         return SignInResult(SignInOutcome.THROTTLED)
-    if not captcha_passed and signin_captcha_required(ip=ip, login=login):
+    if not captcha_passed and _captcha_needed(counts, request=request, login=login):
         audit_record(
             event="signin.captcha_required", outcome=AuditEvent.Outcome.FAILURE, request=request
         )

@@ -1,20 +1,24 @@
 from __future__ import annotations
 
 from http import HTTPStatus
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_not_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
-from accounts.forms import LoginForm
+from accounts.forms import LoginForm, captcha_answered
 from accounts.services.signin import (
     SignInOutcome,
     request_ip,
     signin_attempt,
+    signin_captcha_need,
     signin_captcha_required,
     signin_recent_failures,
 )
@@ -43,24 +47,35 @@ def login_view(request):
         next_url = ""
     ip = request_ip(request)
     if request.method != "POST":
-        form = LoginForm(captcha=signin_captcha_required(ip=ip))
+        form = LoginForm(captcha=signin_captcha_required(ip=ip, request=request))
         return render(request, "accounts/login.html", {"form": form, "next": next_url})
 
     typed = request.POST.get("username", "")
-    form = LoginForm(request.POST, captcha=signin_captcha_required(ip=ip, login=typed))
+    need = signin_captcha_need(ip=ip, login=typed, request=request)
+    if need.page and not captcha_answered(request.POST):
+        # Posted from a page that had no CAPTCHA, when the page now shows one whatever the
+        # name: back to it, which costs no rendering. A spray from many addresses is answered
+        # here, before any password is checked, at the price of a redirect.
+        messages.error(request, CAPTCHA_NEEDED)
+        return redirect(_login_url(next_url), permanent=False)
+    form = LoginForm(request.POST, captcha=need.name)
     if form.is_valid():
         result = signin_attempt(
             login=form.cleaned_data["username"],
             password=form.cleaned_data["password"],
             request=request,
             captcha_passed=form.has_captcha,
+            counts=need.counts if form.cleaned_data["username"] == typed else None,
         )
         if result.outcome is SignInOutcome.OK:
             return signin_begin(request, result.user, next_url)
         if result.outcome is SignInOutcome.THROTTLED:
             return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
         # Shown with the name as typed and, when one is needed now, a CAPTCHA to answer.
-        form = LoginForm({"username": typed}, captcha=signin_captcha_required(ip=ip, login=typed))
+        form = LoginForm(
+            {"username": typed},
+            captcha=signin_captcha_required(ip=ip, login=typed, request=request),
+        )
         form.is_valid()
         form.errors.clear()
         needed = result.outcome is SignInOutcome.CAPTCHA_REQUIRED
@@ -76,6 +91,11 @@ def login_view(request):
         form.data = form.data.copy()
         form.data["password"] = ""
     return render(request, "accounts/login.html", {"form": form, "next": next_url})
+
+
+def _login_url(next_url: str) -> str:
+    url = reverse("accounts:login")
+    return f"{url}?{urlencode({'next': next_url})}" if next_url else url
 
 
 @login_not_required

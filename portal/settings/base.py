@@ -188,6 +188,9 @@ TWOFACTOR_WEBAUTHN_ORIGINS = env.list("TWOFACTOR_WEBAUTHN_ORIGINS", default=[])
 SESSION_ABSOLUTE_SECONDS = env.int("SESSION_ABSOLUTE_SECONDS", default=12 * 60 * 60)
 SESSION_IDLE_SECONDS = env.int("SESSION_IDLE_SECONDS", default=30 * 60)
 ADMIN_SESSION_IDLE_SECONDS = env.int("ADMIN_SESSION_IDLE_SECONDS", default=10 * 60)
+# Sessions live in the database (the service desk ends them), with fewer round trips than
+# Django's own db store: portal/session_store.py.
+SESSION_ENGINE = "portal.session_store"
 # Sessions not yet signed in (a sign-in or recovery flow under way) keep Django's sliding expiry.
 # It is the absolute lifetime, no shorter, or it would end signed-in sessions early where the
 # backend applies it (signed cookies); a signed-in session's own expiry is its absolute end.

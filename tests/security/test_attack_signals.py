@@ -35,15 +35,19 @@ def test_after_failures_from_one_address_the_sign_in_page_asks_for_a_captcha(cli
     page = client.get(LOGIN)
     assert b'name="captcha_0"' in page.content
     assert b"Type the characters in the picture" in page.content
-    # Without the picture answered, not even the right password is checked.
+    # Without the picture answered, not even the right password is checked: the post is sent
+    # back to the page, which asks for it.
     victim = UserFactory()
     refused = raw_login(client, victim.username, DEFAULT_PASSWORD)
     assert "_auth_user_id" not in client.session
-    assert refused.status_code == HTTPStatus.OK
+    assert refused.status_code == HTTPStatus.FOUND and refused["Location"] == LOGIN
     assert not SignInFailure.objects.filter(user=victim).exists()
+    again = client.get(refused["Location"])
+    assert b"type the characters in the picture as well" in again.content
     # Answered, the sign-in goes through.
-    signed = raw_login(client, victim.username, DEFAULT_PASSWORD, **captcha_answer(refused))
-    assert signed.status_code == HTTPStatus.FOUND
+    signed = raw_login(client, victim.username, DEFAULT_PASSWORD, **captcha_answer(again))
+    assert signed.status_code == HTTPStatus.FOUND and signed["Location"] != LOGIN
+    assert "_auth_user_id" in client.session
 
 
 def test_after_failures_for_one_name_the_captcha_is_asked_for_that_name_from_anywhere(client):
