@@ -12,6 +12,7 @@ from accounts.normalize import digits
 from accounts.selectors import QUERY_MAX_LENGTH
 from accounts.services.quiet_codes import ALL_CONTACTS
 from accounts.services.recovery import RecoveryDetails
+from portal.fields import PlainTextField
 from safecode.addresses import email_domain, is_affiliate_domain
 from safecode.forms import EmailAddressField
 from safecode.models import Channel
@@ -437,11 +438,11 @@ class AffiliateCompleteForm(NewPasswordMixin):
 
 
 class AddressForm(forms.Form):
-    street = forms.CharField(label="Street", max_length=200, required=False)
-    city = forms.CharField(label="City", max_length=100, required=False)
-    state = forms.CharField(label="State or region", max_length=100, required=False)
-    postal_code = forms.CharField(label="Postal code", max_length=20, required=False)
-    country = forms.CharField(label="Country", max_length=100, required=False)
+    street = PlainTextField(label="Street", max_length=200, required=False)
+    city = PlainTextField(label="City", max_length=100, required=False)
+    state = PlainTextField(label="State or region", max_length=100, required=False)
+    postal_code = PlainTextField(label="Postal code", max_length=20, required=False)
+    country = PlainTextField(label="Country", max_length=100, required=False)
 
 
 class DirectoryChangeForm(forms.Form):
@@ -453,7 +454,7 @@ class DirectoryChangeForm(forms.Form):
             ("department", "Department"),
         ],
     )
-    value = forms.CharField(label="New value", max_length=300)
+    value = PlainTextField(label="New value", max_length=300)
 
 
 class EmailChangeForm(forms.Form):

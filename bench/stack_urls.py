@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse
 from django.urls import path
 
+from portal.urls import handler500  # noqa: F401 (the portal's, for this URLconf too)
 from portal.urls import urlpatterns as portal_urlpatterns
 
 

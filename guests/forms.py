@@ -15,6 +15,7 @@ from guests.services.sponsorship import (
     extension_check,
     latest_end_date,
 )
+from portal.fields import PlainTextField
 
 
 def submission_token() -> str:
@@ -23,7 +24,13 @@ def submission_token() -> str:
 
 
 class SubmissionField(forms.CharField):
+    """The hidden token of a page that issues a key. Missing or mangled, the page was not ours
+    or has been altered: the person reloads it."""
+
+    EXPIRED = "This page is out of date. Reload it and press the button again."
+
     def __init__(self, **kwargs):
+        kwargs.setdefault("error_messages", {"required": self.EXPIRED, "max_length": self.EXPIRED})
         super().__init__(widget=forms.HiddenInput, max_length=64, **kwargs)
 
 
@@ -32,8 +39,8 @@ def _date_widget():
 
 
 class InvitedUserRequestForm(forms.Form):
-    first_name = forms.CharField(label="Guest's first name", max_length=100)
-    last_name = forms.CharField(
+    first_name = PlainTextField(label="Guest's first name", max_length=100)
+    last_name = PlainTextField(
         label="Guest's last name",
         max_length=100,
         help_text="As the guest will type it when registering.",
@@ -44,11 +51,11 @@ class InvitedUserRequestForm(forms.Form):
         help_text="Used only to tell the guest when their access is about to end and when it "
         "ends. The key is never sent there.",
     )
-    organisation = forms.CharField(label="Organisation", max_length=200)
-    purpose = forms.CharField(
+    organisation = PlainTextField(label="Organisation", max_length=200)
+    purpose = PlainTextField(
+        multiline=True,
         label="Purpose of access",
         max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 3}),
         help_text="What the guest will work on, and which services they need.",
     )
     start_date = forms.DateField(label="Start date", widget=_date_widget())

@@ -27,3 +27,5 @@ urlpatterns = [
     # Development conveniences; every view there answers 404 unless DEBUG is on.
     path("dev/", include("delivery.dev_urls")),
 ]
+
+handler500 = "portal.errors.server_error"

@@ -11,10 +11,10 @@ import unicodedata
 from dataclasses import dataclass
 
 import phonenumbers
+import pycountry
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from phonenumbers import geocoder
 
 from safecode.app_settings import app_settings
 
@@ -78,9 +78,16 @@ def normalize_phone(raw: str, *, region: str | None = None) -> Phone:
 
 
 def country_name(region: str) -> str:
-    """``GB`` -> ``United Kingdom``; a code the numbering plan does not know is shown as is."""
-    example = phonenumbers.example_number(region)
-    return (example and geocoder.country_name_for_number(example, "en")) or region
+    """``GB`` -> ``United Kingdom``; a code ISO 3166 does not know is shown as is.
+
+    From pycountry's ISO 3166 table (its common name where it has one: "South Korea"), not
+    phonenumbers' geocoder, which loads the place names of every prefix in every language, about
+    100 MB in each process, to name a handful of countries.
+    """
+    country = pycountry.countries.get(alpha_2=region.upper())
+    if country is None:
+        return region
+    return getattr(country, "common_name", None) or country.name
 
 
 def phone_countries_text() -> str:

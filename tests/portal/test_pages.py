@@ -142,6 +142,22 @@ def test_healthz_answers_503_when_the_database_is_unreachable(client):
     assert response.json()["database"] == "unreachable"
 
 
+def test_a_page_answers_503_and_when_to_retry_when_the_database_is_unreachable(client):
+    """An outage is not the portal's bug: a person and a load balancer read "try again", and
+    the page needs no database to be shown."""
+    with mock.patch.object(
+        connections["default"], "cursor", side_effect=OperationalError("connection refused")
+    ):
+        response = client.get(reverse("accounts:login"))
+
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response["Retry-After"] == "30"
+    body = response.content.decode()
+    assert "The portal is briefly unavailable" in body
+    assert "connection refused" not in body
+    assert SERVICE_DESK_PHONE in body
+
+
 def test_unknown_path_gets_the_styled_404(client):
     response = client.get("/no/such/page/")
 
