@@ -6,7 +6,6 @@ PORT   ?= 8000
 DEPS_HASH := $(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 RUN_STAMP  := $(VENV)/.run-$(DEPS_HASH)
 TEST_STAMP := $(VENV)/.test-$(DEPS_HASH)
-LOAD_STAMP := $(VENV)/.load-$(DEPS_HASH)
 
 .PHONY: run test lint format worker beat stack bench load clean
 
@@ -26,11 +25,6 @@ $(TEST_STAMP): | $(VENV)/bin/python
 	$(PY) -m pip install -q -e '.[test]'
 	@rm -f $(VENV)/.run-* $(VENV)/.test-*
 	@touch $@ $(RUN_STAMP)
-
-$(LOAD_STAMP): $(TEST_STAMP)
-	$(PY) -m pip install -q -e '.[test,load]'
-	@rm -f $(VENV)/.load-*
-	@touch $@
 
 run: $(RUN_STAMP)
 	$(PY) manage.py migrate --noinput
@@ -72,7 +66,7 @@ bench: $(TEST_STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 # 200 simulated people for 2 minutes against the stack, plus a password sprayer (locust).
-load: $(LOAD_STAMP)
+load: $(TEST_STAMP)
 	$(PY) -m bench.load $(LOAD_ARGS)
 
 clean:
