@@ -23,6 +23,7 @@ Two ways to run the portal, chosen per fault:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -39,6 +40,20 @@ from tests.resilience.services import (
 STACK_PORT = 8401
 # Database 0 of the private Redis is the stack's broker; 1 is the live server's.
 LIVE_BROKER_DB = 1
+
+
+def pytest_collection_modifyitems(config, items):
+    """Like every test that runs real workers, these need the real services CI has: on the
+    embedded default (SQLite) they are reported as skipped, with the reason."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        return
+    here = Path(__file__).parent
+    skip = pytest.mark.skip(reason="needs a PostgreSQL DATABASE_URL and Redis, as CI has")
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(skip)
 
 
 @pytest.fixture(scope="package")
