@@ -172,3 +172,190 @@ def median(samples: list[float]) -> float:
 
 def ms(seconds: float) -> str:
     return f"{seconds * 1000:.2f} ms"
+
+
+# The benchmarks over HTTP: accounts in the stack's database, made by the portal's own code ----
+
+# The password of every account the HTTP benchmarks make in the stack's database.
+BENCH_PASSWORD = "bench sign-in 2026 correct"
+
+
+def stack_call(stack, function: str, /, **arguments: object) -> object:
+    """Call ``bench._harness.<function>(**arguments)`` in a Python process with the stack's
+    environment (its settings, database and broker), and return what it returns (JSON)."""
+    import json
+    import subprocess
+    import sys
+
+    source = (
+        "import json, sys, django; django.setup(); from bench import _harness; "
+        f"result = _harness.{function}(**json.loads(sys.argv[1])); "
+        "print('\\n@@result ' + json.dumps(result))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", source, json.dumps(arguments)],
+        cwd=_base_dir(),
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{function} failed in the stack's environment:\n{done.stderr[-3000:]}")
+    marker = done.stdout.rsplit("@@result ", 1)
+    return json.loads(marker[1]) if len(marker) == 2 else None
+
+
+def _base_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent
+
+
+def make_accounts(
+    *, prefix: str, count: int, device: bool = True, locked: bool = False
+) -> list[dict[str, object]]:
+    """``count`` active accounts ``<prefix>0000``... with BENCH_PASSWORD, a verified SafeCode
+    email and, with ``device``, an authenticator app enrolled and confirmed with its passcode
+    (twofactor.services.device_start and device_confirm), as every account of a portal that
+    requires a second factor of everyone has; with ``locked``, locked as ten wrong passwords
+    lock it (accounts.services.lockout.account_lock). Returns username, the app's TOTP key (hex)
+    and the device's id for each. Runs in the stack's environment (``stack_call``)."""
+    from django.contrib.auth.hashers import make_password
+    from django.utils import timezone
+    from django_otp.oath import TOTP
+
+    from accounts.models import User
+    from safecode.models import Channel
+    from twofactor.models import Device
+    from twofactor.services import device_confirm, device_start
+
+    hashed = make_password(BENCH_PASSWORD)
+    now = timezone.now()
+    made = []
+    for i in range(count):
+        username = f"{prefix}{i:04d}"
+        user = User.objects.create(
+            username=username,
+            first_name="Pat",
+            last_name=f"Bench {prefix} {i}",
+            email=f"{username}@bench.example.org",
+            kind=User.Kind.AFFILIATE,
+            password=hashed,
+            password_changed_at=now,
+        )
+        Channel.objects.create(
+            user=user,
+            kind=Channel.Kind.EMAIL,
+            address=f"{username}@bench.example.org",
+            status=Channel.Status.VERIFIED,
+            verified_at=now,
+        )
+        row: dict[str, object] = {"username": username, "id": user.pk}
+        if device:
+            found = device_start(
+                user=user, kind=Device.Kind.MOBILE, name="iPhone", phone_type="iphone", app=True
+            )
+            totp = found.totp
+            code = TOTP(totp.bin_key, totp.step, totp.t0, totp.digits, totp.drift).token()
+            if not device_confirm(device=found, method="passcode", code=f"{code:06d}"):
+                raise RuntimeError(f"the authenticator of {username} was not confirmed")
+            row.update(device_id=found.pk, totp_key=totp.key)
+        if locked:
+            from accounts.services.lockout import account_lock
+
+            account_lock(user=user, reason="wrong_passwords")
+        made.append(row)
+    return made
+
+
+def queued_messages() -> int:
+    """Messages not yet sent, given up or cancelled (the worker's backlog)."""
+    from delivery.models import Message
+
+    waiting = [Message.Status.QUEUED, Message.Status.SENDING]
+    return Message.objects.filter(status__in=waiting).count()
+
+
+def wait_for_delivery(stack, timeout: float = 120.0) -> int:
+    """Until the Celery worker has no message left to send (or ``timeout``); what is left."""
+    deadline = time.monotonic() + timeout
+    left = stack_call(stack, "queued_messages")
+    while left and time.monotonic() < deadline:
+        time.sleep(1.0)
+        left = stack_call(stack, "queued_messages")
+    return int(left or 0)
+
+
+def process_cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes ``pids`` have used so far."""
+    import os
+    from pathlib import Path
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def machine_busy() -> float:
+    """The load average over the last minute (the machine is shared)."""
+    import os
+
+    return os.getloadavg()[0]
+
+
+def captcha_answers(*, keys: list[str]) -> dict[str, str]:
+    """The answers of the CAPTCHA pictures ``keys`` (read from the store, as a person would
+    read the picture)."""
+    from captcha.models import CaptchaStore
+
+    return dict(CaptchaStore.objects.filter(hashkey__in=keys).values_list("hashkey", "response"))
+
+
+def outbox_codes(*, recipients: list[str]) -> dict[str, str]:
+    """The 6-digit code in the newest outbox message to each of ``recipients``."""
+    import re
+
+    from delivery.models import OutboxEntry
+
+    codes: dict[str, str] = {}
+    rows = OutboxEntry.objects.filter(recipient__in=recipients).order_by("created_at", "id")
+    for recipient, body in rows.values_list("recipient", "body"):
+        found = re.search(r"(?<!\d)(\d{6})(?!\d)", body)
+        if found:
+            codes[recipient] = found.group(1)
+    return codes
+
+
+def make_people(*, count: int) -> int:
+    """``count`` directory people (``people_rows``), for the whitepages searches."""
+    from accounts.models import Person
+
+    people = [person_from_row(row) for row in people_rows(count)]
+    Person.objects.bulk_create(people, batch_size=1000)
+    return Person.objects.count()
+
+
+def make_push_accounts(*, base: str, count: int, first: int = 0) -> list[dict[str, object]]:
+    """``count`` accounts whose phone activated the portal's authenticator over HTTP (the
+    suite's phone app, as bench/push_approval.py makes them); username and password."""
+    from bench import push_approval
+
+    made = []
+    for i in range(first, first + count):
+        username, _app = push_approval._account(base, i)
+        made.append({"username": username, "password": push_approval.PASSWORD})
+    return made
+
+
+def call_in(*, module: str, function: str, **arguments: object) -> object:
+    """``module.function(**arguments)``, for ``stack_call`` of a function outside this module."""
+    import importlib
+
+    return getattr(importlib.import_module(module), function)(**arguments)

@@ -66,7 +66,18 @@ def run(*, rows: int = 100_000, repeat: int = 3) -> dict[str, float]:
     print(f"import    again, every row unchanged     {rows / same:>10,.0f} rows/s  ({same:.2f} s)")
     print(f"ratio     import / bulk_create time       {new / base:>10.2f}x")
     print(f"ratio     unchanged re-import / bulk_create {same / base:>8.2f}x")
-    return {"import_ratio": new / base, "reimport_ratio": same / base}
+    return {
+        "import_ratio": new / base,
+        "reimport_ratio": same / base,
+        "throughput_ratio": base / new,
+        "rows": rows,
+        "import_s": new,
+        "bulk_s": base,
+        "reimport_s": same,
+        "reps_import_s": created,
+        "reps_bulk_s": baseline,
+        "reps_reimport_s": unchanged,
+    }
 
 
 def _expect(result, *, created: int = 0, unchanged: int = 0) -> None:

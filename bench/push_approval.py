@@ -106,6 +106,9 @@ def run(*, approvals: int = 50, seed: int = 11) -> dict[str, float]:
         "status_rps": status_rps,
         "healthz_rps": healthz_rps,
         "pages": pages,
+        "approvals": len(to_proceed),
+        "samples": to_proceed,
+        "baseline_samples": to_continue,
     }
 
 
