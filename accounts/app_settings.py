@@ -58,11 +58,14 @@ class AccountsSettings:
     def SIGNIN_PRESSURE_FAILURES(self) -> int:
         """Failed sign-ins across the portal within the pressure window from which every
         browser not known for the typed name answers a CAPTCHA before a password is checked."""
-        return _get("SIGNIN_PRESSURE_FAILURES", 150)
+        return _get("SIGNIN_PRESSURE_FAILURES", 300)
 
     @property
     def SIGNIN_PRESSURE_WINDOW(self) -> timedelta:
-        return timedelta(seconds=_get("SIGNIN_PRESSURE_WINDOW_SECONDS", 60))
+        """Long enough to outlast a spray's pause: once the CAPTCHA stops a spray, failures stop
+        too, and a short window would lift the rule within a minute and let the spray's next
+        few hundred attempts reach the hash."""
+        return timedelta(seconds=_get("SIGNIN_PRESSURE_WINDOW_SECONDS", 15 * 60))
 
     @property
     def SIGNIN_PRESSURE_CHECK_SECONDS(self) -> float:

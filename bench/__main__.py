@@ -56,6 +56,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         "--database", default=STACK_DATABASE, help="the stack's database, dropped and made again"
     )
     parser.add_argument("--redis-db", type=int, default=STACK_REDIS_DB, help="flushed first")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="gunicorn threads per worker (1: sync workers)"
+    )
     parser.add_argument("--rows", type=int, help="people in the directory (100,000)")
     parser.add_argument("--repeat", type=int, help="import runs (the median is shown)")
     parser.add_argument("--queries", type=int, default=300, help="whitepages searches timed")
@@ -130,7 +133,7 @@ def bench_stack(args: argparse.Namespace):
         database_url=database_url_for(args.database),
         redis_url=f"redis://127.0.0.1:6379/{args.redis_db}",
         web_workers=2,
-        threads=1,
+        threads=args.threads,
         celery_concurrency=2,
         beat=True,
         directory=BASE_DIR / "var" / "bench" / f"stack-{args.port}",

@@ -4,7 +4,7 @@ people who sign in from their usual browser a CAPTCHA.
 OWASP's "Slow Down Online Guessing Attacks with Device Cookies": after a complete sign-in
 (password and every stage, the second factor included) the browser gets a signed cookie naming
 the account, by keyed hashes of its username and Harvard ID, never the names themselves. When
-failed sign-ins across the portal pass ``ACCOUNTS_SIGNIN_PRESSURE_FAILURES`` a minute
+failed sign-ins across the portal pass ``ACCOUNTS_SIGNIN_PRESSURE_FAILURES`` in 15 minutes
 (``accounts.services.signin``), every attempt asks for a CAPTCHA before the password is checked,
 except from a browser that is known for the name typed. The cookie waives nothing else: the
 per-IP throttle, the per-name CAPTCHA, the lockout and the second factor all still apply, so a

@@ -156,9 +156,9 @@ ACCOUNTS_PASSWORD_EXPIRY_DAYS = env.int("PASSWORD_EXPIRY_DAYS", default=365)
 # service desk (accounts.services.alerts): password spraying and credential stuffing.
 ACCOUNTS_ALERT_FAILED_SIGNINS_PER_HOUR = env.int("ALERT_FAILED_SIGNINS_PER_HOUR", default=500)
 ACCOUNTS_ALERT_LOCKOUTS_PER_HOUR = env.int("ALERT_LOCKOUTS_PER_HOUR", default=20)
-# Failed sign-ins across the portal in a minute from which every sign-in answers a CAPTCHA
+# Failed sign-ins across the portal in 15 minutes from which every sign-in answers a CAPTCHA
 # before its password is checked, but from a browser known for the name (a spray from many IPs).
-ACCOUNTS_SIGNIN_PRESSURE_FAILURES = env.int("SIGNIN_PRESSURE_PER_MINUTE", default=150)
+ACCOUNTS_SIGNIN_PRESSURE_FAILURES = env.int("SIGNIN_PRESSURE_FAILURES", default=300)
 
 # GUESTS -------------------------------------------------------------------------------------------
 # Sponsored guest access (guests.app_settings): the longest stay from the start date to the end
