@@ -31,7 +31,7 @@ def pressure_after_a_dozen(settings):
 
 @pytest.fixture
 def verifications(monkeypatch) -> list[str]:
-    """"hash" for each real password verification, "wait" for each wait that stands in for one."""
+    """One "hash" per real password verification, one "wait" per wait that stands in for one."""
     import accounts.services.passwords
     from portal.hashers import PortalArgon2PasswordHasher
 
