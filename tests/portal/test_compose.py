@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import secrets
 import shlex
@@ -266,9 +267,16 @@ def test_docker_context_leaves_out_secrets_and_local_state():
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port below Linux's ephemeral range (32768-60999), so that no outgoing connection of
+    another test can take it between this check and the server's bind, as one did."""
+    for port in random.sample(range(20_000, 30_000), 200):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("0.0.0.0", port))  # noqa: S104 - where the container command binds
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port between 20000 and 30000")
 
 
 @pytest.fixture
