@@ -94,11 +94,6 @@ def failure_counts(*, ip: str, login: str | None = None) -> FailureCounts:
     )
 
 
-def ip_is_throttled(ip: str) -> bool:
-    """Password spraying defence: too many failures from one IP in the window."""
-    return failure_counts(ip=ip).ip_throttle_window >= app_settings.IP_FAILURE_LIMIT
-
-
 class _PressureReading:
     """The portal-wide failure count, read at most once per ``SIGNIN_PRESSURE_CHECK_SECONDS``
     in each process: under a spray of hundreds of attempts a second, one bounded query a second
