@@ -197,36 +197,36 @@ class DeliveryResult:
 def message_deliver(*, message_id: int) -> DeliveryResult:
     """Send one message to its provider, at most once however often this is called.
 
-    The row is claimed (queued -> sending) under a row lock with a conditional UPDATE, so two
-    workers or a redelivered task cannot both send it. The provider call happens outside any
-    transaction, so a slow provider holds no lock. A row left in ``sending`` by a killed
-    worker is claimable again once its lease has run out.
+    The row is read, then claimed (queued -> sending) by one conditional UPDATE on the status
+    and attempt count that were read: a compare-and-swap, so of two workers or a redelivered
+    task only one sees its UPDATE match, and the other skips. No transaction or row lock is
+    held: the claim is a single statement, and the provider call that follows holds nothing,
+    so a slow provider blocks no one. A row left in ``sending`` by a killed worker is
+    claimable again once its lease has run out; its attempt count has moved, so a late
+    worker's claim on the old count cannot match.
     """
     now = timezone.now()
-    with transaction.atomic():
-        message = Message.objects.select_for_update().filter(pk=message_id).first()
-        if message is None or not _claimable(message, now):
-            return DeliveryResult(DeliveryResult.SKIPPED)
-        if message.is_expired(now):
-            _fail(message, reason="expired", error="Expired before it could be sent.")
-            return DeliveryResult(DeliveryResult.FAILED)
-        if message.attempts >= app_settings.MAX_ATTEMPTS:
-            error = message.last_error or "No attempt left."
-            _fail(message, reason="attempts_exhausted", error=error)
-            return DeliveryResult(DeliveryResult.FAILED)
-        claimed = Message.objects.filter(
-            pk=message.pk, status=message.status, attempts=message.attempts
-        ).update(
-            status=Message.Status.SENDING,
-            claimed_at=now,
-            attempts=F("attempts") + 1,
-            updated_at=now,
-        )
-        if not claimed:
-            return DeliveryResult(DeliveryResult.SKIPPED)
-        message.status = Message.Status.SENDING
-        message.claimed_at = now
-        message.attempts += 1
+    message = Message.objects.filter(pk=message_id).first()
+    if message is None or not _claimable(message, now):
+        return DeliveryResult(DeliveryResult.SKIPPED)
+    if message.is_expired(now):
+        return _fail(message, reason="expired", error="Expired before it could be sent.")
+    if message.attempts >= app_settings.MAX_ATTEMPTS:
+        error = message.last_error or "No attempt left."
+        return _fail(message, reason="attempts_exhausted", error=error)
+    claimed = Message.objects.filter(
+        pk=message.pk, status=message.status, attempts=message.attempts
+    ).update(
+        status=Message.Status.SENDING,
+        claimed_at=now,
+        attempts=F("attempts") + 1,
+        updated_at=now,
+    )
+    if not claimed:
+        return DeliveryResult(DeliveryResult.SKIPPED)
+    message.status = Message.Status.SENDING
+    message.claimed_at = now
+    message.attempts += 1
 
     outgoing = Outgoing(
         message_id=message.pk,
@@ -241,23 +241,22 @@ def message_deliver(*, message_id: int) -> DeliveryResult:
     except TransientDeliveryError as exc:
         return _after_transient_failure(message, error=_scrub(str(exc), message))
     except PermanentDeliveryError as exc:
-        _fail(message, reason="permanent", error=_scrub(str(exc), message))
-        return DeliveryResult(DeliveryResult.FAILED)
+        return _fail(message, reason="permanent", error=_scrub(str(exc), message))
     except Exception as exc:
         # Logged without a traceback: chained exceptions could quote the body unscrubbed.
         error = _scrub(f"{type(exc).__name__}: {exc}", message)
         logger.error("Delivery backend crashed on message %s: %s", message.pk, error)
         return _after_transient_failure(message, error=error)
 
-    with transaction.atomic():
-        Message.objects.filter(pk=message.pk).update(
-            status=Message.Status.SENT,
-            provider_id=provider_id[:200],
-            sent_at=timezone.now(),
-            body=message.masked_body,
-            last_error="",
-            updated_at=timezone.now(),
-        )
+    sent_at = timezone.now()
+    Message.objects.filter(pk=message.pk).update(
+        status=Message.Status.SENT,
+        provider_id=provider_id[:200],
+        sent_at=sent_at,
+        body=message.masked_body,
+        last_error="",
+        updated_at=sent_at,
+    )
     logger.info(
         "Sent %s message %s (%s) to %s.",
         message.channel,
@@ -278,8 +277,7 @@ def _claimable(message: Message, now: datetime) -> bool:
 
 def _after_transient_failure(message: Message, *, error: str) -> DeliveryResult:
     if message.attempts >= app_settings.MAX_ATTEMPTS:
-        _fail(message, reason="attempts_exhausted", error=error)
-        return DeliveryResult(DeliveryResult.FAILED)
+        return _fail(message, reason="attempts_exhausted", error=error)
     delay = backoff_delay(message.attempts)
     now = timezone.now()
     requeued = Message.objects.filter(
@@ -310,25 +308,27 @@ def backoff_delay(attempt: int) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)
 
 
-def _fail(message: Message, *, reason: str, error: str) -> None:
+def _fail(message: Message, *, reason: str, error: str) -> DeliveryResult:
     """Give a message up for good, mask its secrets and tell the audit trail.
 
-    The audit detail names the channel, purpose and a masked recipient, never the body.
+    The row is failed only from the status and attempt count it was read with (queued or a
+    stale sending before a claim, this worker's sending after one), so a message that two
+    workers find expired is failed and audited once, and one that the service desk
+    cancelled meanwhile stays cancelled: that call reports SKIPPED. The audit detail names
+    the channel, purpose and a masked recipient, never the body.
     """
     now = timezone.now()
     with transaction.atomic():
-        failed = (
-            Message.objects.filter(pk=message.pk)
-            .exclude(status=Message.Status.SENT)
-            .update(
-                status=Message.Status.FAILED,
-                last_error=error[:500],
-                body=message.masked_body,
-                updated_at=now,
-            )
+        failed = Message.objects.filter(
+            pk=message.pk, status=message.status, attempts=message.attempts
+        ).update(
+            status=Message.Status.FAILED,
+            last_error=error[:500],
+            body=message.masked_body,
+            updated_at=now,
         )
         if not failed:
-            return
+            return DeliveryResult(DeliveryResult.SKIPPED)
         audit_record(
             event="delivery.failed",
             outcome=AuditEvent.Outcome.FAILURE,
@@ -347,6 +347,7 @@ def _fail(message: Message, *, reason: str, error: str) -> None:
         message.masked_recipient,
         error,
     )
+    return DeliveryResult(DeliveryResult.FAILED)
 
 
 def _scrub(text: str, message: Message) -> str:
