@@ -231,3 +231,33 @@ def test_message_of_a_worker_killed_mid_send_is_delivered_once_after_restart(sta
     message.refresh_from_db()
     assert message.attempts == 2
     assert "portal.example/reset/Q7-x" not in message.body
+
+
+def _other_backends() -> set[int]:
+    """PostgreSQL backends on the test database other than this process's own."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return {pid for (pid,) in cursor.fetchall()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_worker_keeps_its_database_connection_between_messages(start_worker):
+    """Each task used to open a new PostgreSQL connection (Celery's Django fixup closes it);
+    the worker now keeps one, by CONN_MAX_AGE, as the web processes do."""
+    before = _other_backends()
+    _, log = start_worker(DB_CONN_MAX_AGE="60")
+
+    sent_with: list[set[int]] = []
+    for n in range(3):
+        message = message_enqueue(
+            channel=Message.Channel.SMS, recipient="+16175551234", body=f"n{n}", purpose="test"
+        )
+        _wait_for(lambda m=message: _status(m) == Message.Status.SENT, f"message {n}", log)
+        sent_with.append(_other_backends() - before)
+
+    assert len(sent_with[0]) == 1, sent_with
+    assert sent_with[1] == sent_with[0]
+    assert sent_with[2] == sent_with[0]
