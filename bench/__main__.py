@@ -137,6 +137,7 @@ def bench_stack(args: argparse.Namespace):
         celery_concurrency=2,
         beat=True,
         directory=BASE_DIR / "var" / "bench" / f"stack-{args.port}",
+        extra_env={"BENCH_PUBLISH_CLOCK": "1"},  # figure 4's commit times (bench/stack_urls.py)
     )
 
 

@@ -4,21 +4,24 @@ The request: ``POST /unlock/send/`` of an unlock journey (a person asking for a 
 email), over HTTP to the stack. Its transaction writes the ``delivery.models.Message`` row and,
 on commit, enqueues the delivery task; the stack's Celery worker sends it through the outbox
 backend, which writes one ``OutboxEntry`` per send. Latency: ``OutboxEntry.created_at`` (the
-backend's send) minus ``Message.created_at`` (set when the row is inserted, a few
-milliseconds before the commit, so the figure errs long). delivery/models.py has no commit
-timestamp; ``Message.sent_at`` is set after the backend returned, so it is not used.
+backend's send) minus the moment the delivery task was published, which Django runs on the
+request's commit (``transaction.on_commit``). That moment is taken by Celery's
+``before_task_publish`` signal (``record_publish`` below, connected in the web processes by
+bench/stack_urls.py) and kept in Redis by message; ``Message.created_at`` is not used, since
+it is set at the insert, before the rest of the request's transaction.
 
 Baseline: a no-op task (``noop`` below, which records its start time in Redis) over the same
-Redis, enqueue -> start. The stack's worker does not import bench/, so the no-op runs on a
-worker of the same kind (prefork, concurrency 2, prefetch 1, the portal's Celery settings and
-the stack's environment) started by the benchmark on a queue of its own (``bench-noop``);
-both workers wait on the same Redis. Messages and no-op tasks alternate one by one, spaced
-so that each finds an idle worker.
+Redis, from the same signal at its publish to its start. The stack's worker does not import
+bench/, so the no-op runs on a worker of the same kind (prefork, concurrency 2, prefetch 1,
+the portal's Celery settings and the stack's environment) started by the benchmark on a queue
+of its own (``bench-noop``); both workers wait on the same Redis. Messages and no-op tasks
+alternate one by one, spaced so that each finds an idle worker.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import functools
 import os
 import subprocess
 import sys
@@ -31,23 +34,71 @@ from bench._harness import median, percentile, stack_call, wait_for_delivery
 
 GOAL = 1.5
 QUEUE = "bench-noop"
-RESULTS_KEY = "bench:noop:started"
+DELIVER_TASK = "delivery.tasks.deliver_message"
+NOOP_TASK = "bench.noop"
+PUBLISHED_KEY = "bench:published"  # hash: "deliver:<message id>" or "noop:<task id>" -> time
+STARTED_KEY = "bench:noop:started"  # hash: "<task id>" -> time
 SPACING = 0.4  # seconds between two timed sends
 
 
-@shared_task(name="bench.noop", ignore_result=True)
-def noop(enqueued: float) -> None:
-    """Record when the task started, next to when it was enqueued."""
+@functools.cache
+def _redis(url: str | None = None):
+    """The stack's Redis: ``url``, or the stack environment's broker."""
     import redis
 
-    started = time.time()
-    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-    client.rpush(RESULTS_KEY, json.dumps([enqueued, started]))
+    return redis.Redis.from_url(
+        url or os.environ["CELERY_BROKER_URL"], socket_timeout=1, socket_connect_timeout=1
+    )
+
+
+def record_publish(sender=None, body=None, headers=None, **_) -> None:
+    """``before_task_publish`` receiver: when a delivery or a no-op task leaves for the broker.
+
+    Celery sends the signal in the publishing process just before the message is written to
+    Redis; for a delivery task that is the request's on-commit hook. Other tasks pass by. A
+    Redis that cannot take the time leaves that message untimed (the benchmark then says so);
+    the publish goes on.
+    """
+    import redis
+
+    published = time.time()
+    if sender == DELIVER_TASK:
+        key = f"deliver:{body[0][0]}"
+    elif sender == NOOP_TASK:
+        key = f"noop:{headers['id']}"
+    else:
+        return
+    with contextlib.suppress(redis.RedisError):
+        _redis(_clock_url).hset(PUBLISHED_KEY, key, published)
+
+
+_clock_url: str | None = None
+
+
+def connect_publish_clock(url: str) -> None:
+    """Start timing the publishes of this process into the Redis at ``url``."""
+    from celery.signals import before_task_publish
+
+    global _clock_url
+    _clock_url = url
+    before_task_publish.connect(record_publish, weak=False, dispatch_uid=PUBLISHED_KEY)
+
+
+def disconnect_publish_clock() -> None:
+    from celery.signals import before_task_publish
+
+    before_task_publish.disconnect(dispatch_uid=PUBLISHED_KEY)
+
+
+@shared_task(bind=True, name=NOOP_TASK, ignore_result=True)
+def noop(self) -> None:
+    """Record when the task started, by its id."""
+    _redis().hset(STARTED_KEY, self.request.id, time.time())
 
 
 def message_times(*, recipients: list[str]) -> dict[str, list[float]]:
-    """For each recipient, the message's created_at and its outbox entry's created_at
-    (timestamps), of the newest SafeCode message to it. Runs in the stack's environment."""
+    """For each recipient, when the delivery task of the newest message to it was published and
+    when its outbox entry was written (timestamps). Runs in the stack's environment."""
     from delivery.models import Message, OutboxEntry
 
     times: dict[str, list[float]] = {}
@@ -55,10 +106,26 @@ def message_times(*, recipients: list[str]) -> dict[str, list[float]]:
         message = Message.objects.filter(recipient=recipient).order_by("-created_at").first()
         if message is None:
             continue
+        published = _redis().hget(PUBLISHED_KEY, f"deliver:{message.pk}")
         sent = OutboxEntry.objects.filter(message=message).order_by("created_at").first()
-        if sent is not None:
-            times[recipient] = [message.created_at.timestamp(), sent.created_at.timestamp()]
+        if published is not None and sent is not None:
+            times[recipient] = [float(published), sent.created_at.timestamp()]
     return times
+
+
+def noop_times(url: str) -> list[list[float]]:
+    """Publish and start time of each no-op task run since the last ``clear_times``."""
+    client = _redis(url)
+    published = client.hgetall(PUBLISHED_KEY)
+    return [
+        [float(published[b"noop:" + task_id]), float(started)]
+        for task_id, started in client.hgetall(STARTED_KEY).items()
+        if b"noop:" + task_id in published
+    ]
+
+
+def clear_times(url: str) -> None:
+    _redis(url).delete(PUBLISHED_KEY, STARTED_KEY)
 
 
 class NoopWorker:
@@ -107,32 +174,21 @@ class NoopWorker:
                 self.process.wait()
 
 
-def run(stack, *, messages: int = 20, repeat: int = 5) -> dict[str, object]:
-    import redis
-    from celery import Celery
-
+def _repetitions(stack, app, *, messages: int, repeat: int) -> list[tuple[list, list]]:
+    """Each repetition's commit -> send latencies and no-op latencies, in milliseconds."""
     from bench.http_endpoints import unlock_journeys, unlock_send
 
-    print(
-        f"\n== delivery_latency: {messages} SafeCode requests over HTTP and {messages} no-op "
-        f"tasks, alternating, {repeat} repetitions =="
-    )
-    broker = redis.Redis.from_url(stack.redis_url)
-    # Not the current app: in the process that runs it (the suite's smoke test) the portal's
-    # Celery app must stay the one that shared tasks and the delivery code publish through.
-    app = Celery("bench", broker=stack.redis_url, set_as_current=False)
-    app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True)
-    latencies, baselines, reps_ms, reps_base, ratios = [], [], [], [], []
+    reps = []
     with NoopWorker(stack):
         for _ in range(3):  # warm up the worker's connection
-            app.send_task("bench.noop", args=[time.time()], queue=QUEUE)
+            app.send_task(NOOP_TASK, queue=QUEUE)
         time.sleep(1.0)
         for rep in range(repeat):
             journeys = unlock_journeys(
                 stack, messages, prefix=f"deliver{rep}x", skip=50_000 + rep * 1000
             )
             wait_for_delivery(stack)  # the lock notices of the new accounts
-            broker.delete(RESULTS_KEY)
+            clear_times(stack.redis_url)
             for i, client in enumerate(journeys):
                 first, second = ("http", "noop") if (rep + i) % 2 == 0 else ("noop", "http")
                 for which in (first, second):
@@ -141,7 +197,7 @@ def run(stack, *, messages: int = 20, repeat: int = 5) -> dict[str, object]:
                         if sent.status != 302:
                             raise RuntimeError(f"the code request answered {sent.status}")
                     else:
-                        app.send_task("bench.noop", args=[time.time()], queue=QUEUE)
+                        app.send_task(NOOP_TASK, queue=QUEUE)
                     time.sleep(SPACING)
             wait_for_delivery(stack)
             times = stack_call(
@@ -151,22 +207,45 @@ def run(stack, *, messages: int = 20, repeat: int = 5) -> dict[str, object]:
                 function="message_times",
                 recipients=[client.recipient for client in journeys],
             )
-            rep_ms = [(sent - made) * 1000 for made, sent in times.values()]
+            rep_ms = [(sent - published) * 1000 for published, sent in times.values()]
             rep_base = [
-                (started - enqueued) * 1000
-                for enqueued, started in (json.loads(v) for v in broker.lrange(RESULTS_KEY, 0, -1))
+                (started - published) * 1000 for published, started in noop_times(stack.redis_url)
             ]
-            if not rep_ms or not rep_base:
-                raise RuntimeError(f"delivery: {len(rep_ms)} sends, {len(rep_base)} no-op starts")
-            latencies.extend(rep_ms)
-            baselines.extend(rep_base)
-            reps_ms.append(median(rep_ms))
-            reps_base.append(median(rep_base))
-            ratios.append(reps_ms[-1] / reps_base[-1])
+            if len(rep_ms) < messages or len(rep_base) < messages:
+                raise RuntimeError(
+                    f"delivery: {len(rep_ms)} of {messages} sends and {len(rep_base)} of "
+                    f"{messages} no-op starts were timed"
+                )
             print(
-                f"  rep {rep + 1}: commit -> send {reps_ms[-1]:.1f} ms ({len(rep_ms)} messages), "
-                f"no-op {reps_base[-1]:.1f} ms ({len(rep_base)}): ratio {ratios[-1]:.2f}"
+                f"  rep {rep + 1}: commit -> send {median(rep_ms):.1f} ms ({len(rep_ms)} "
+                f"messages), no-op {median(rep_base):.1f} ms ({len(rep_base)}): ratio "
+                f"{median(rep_ms) / median(rep_base):.2f}"
             )
+            reps.append((rep_ms, rep_base))
+    return reps
+
+
+def run(stack, *, messages: int = 20, repeat: int = 5) -> dict[str, object]:
+    from celery import Celery
+
+    print(
+        f"\n== delivery_latency: {messages} SafeCode requests over HTTP and {messages} no-op "
+        f"tasks, alternating, {repeat} repetitions =="
+    )
+    # Not the current app: in the process that runs it (the suite's smoke test) the portal's
+    # Celery app must stay the one that shared tasks and the delivery code publish through.
+    app = Celery("bench", broker=stack.redis_url, set_as_current=False)
+    app.conf.update(task_serializer="json", accept_content=["json"], task_ignore_result=True)
+    connect_publish_clock(stack.redis_url)
+    try:
+        reps = _repetitions(stack, app, messages=messages, repeat=repeat)
+    finally:
+        disconnect_publish_clock()
+    latencies = [ms for rep_ms, _ in reps for ms in rep_ms]
+    baselines = [ms for _, rep_base in reps for ms in rep_base]
+    reps_ms = [median(rep_ms) for rep_ms, _ in reps]
+    reps_base = [median(rep_base) for _, rep_base in reps]
+    ratios = [ms / base for ms, base in zip(reps_ms, reps_base, strict=True)]
     result = {
         "median_ms": median(reps_ms),
         "baseline_ms": median(reps_base),
