@@ -190,6 +190,18 @@ def page_kind(response: Response) -> str:
     return f"{response.status} {kind}".strip()
 
 
+def totp_passcode(key_hex: str, *, at: float | None = None, step: int = 30, digits: int = 6) -> str:
+    """The passcode an authenticator app shows for the TOTP key ``key_hex`` (RFC 6238, as
+    django-otp computes it) at the Unix time ``at``. By default, the one of the next time
+    step, ``step`` seconds from now (within the device's tolerance): the one of this step may
+    have been used already, to confirm the device or to sign in."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(bytes.fromhex(key_hex), step=step, digits=digits)
+    totp.time = time.time() + step if at is None else at
+    return f"{totp.token():0{digits}d}"
+
+
 def loopback_addresses(first: str, count: int, *, skip: int = 0) -> list[str]:
     """``count`` consecutive IPv4 addresses from ``skip`` after ``first`` (all in
     127.0.0.0/8)."""

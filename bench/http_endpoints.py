@@ -33,7 +33,7 @@ from collections import Counter
 from urllib.parse import urlencode, urlsplit
 
 from bench._harness import BENCH_PASSWORD, median, percentile, stack_call, wait_for_delivery
-from bench.http_client import Client, loopback_addresses, page_kind
+from bench.http_client import Client, loopback_addresses, page_kind, totp_passcode
 from bench.signin_throughput import LOGIN, signed_in_onward
 from bench.signin_under_attack import open_loop, second_factor
 
@@ -167,15 +167,11 @@ class PasscodeVerify(Endpoint):
 
     def call(self, client: Client, i: int):
         # second_factor() reads the page first; here the page was read when prepared.
-        from django_otp.oath import TOTP
-
         account = client.account
-        totp = TOTP(bytes.fromhex(str(account["totp_key"])), step=30, digits=6)
-        totp.time = time.time() + 30
         fields = {
             "device": str(account["device_id"]),
             "method": "passcode",
-            "code": f"{totp.token():06d}",
+            "code": totp_passcode(str(account["totp_key"])),
         }
         return client.post("/twofactor/verify/", fields)
 

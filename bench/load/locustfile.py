@@ -31,15 +31,12 @@ default "5,15").
 from __future__ import annotations
 
 import collections
-import hashlib
-import hmac
 import itertools
 import json
 import os
 import random
 import re
 import secrets
-import struct
 import time
 from html import unescape
 from html.parser import HTMLParser
@@ -54,6 +51,8 @@ from locust import HttpUser, between, constant_throughput, events, task
 from locust.exception import StopUser
 from locust.user.task import LOCUST_STATE_STOPPING
 from urllib3 import PoolManager
+
+from bench.http_client import totp_passcode
 
 DATA = json.loads(Path(os.environ["LOAD_PEOPLE"]).read_text())
 DATABASE_URL = os.environ["LOAD_DATABASE_URL"]
@@ -190,14 +189,6 @@ def csrf(html: str) -> str:
     return found.group(1) if found else ""
 
 
-def totp(key_hex: str, counter: int, digits: int = 6) -> str:
-    """RFC 6238's passcode for one time step, as the authenticator app shows it."""
-    digest = hmac.new(bytes.fromhex(key_hex), struct.pack(">Q", counter), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{value % 10**digits:0{digits}d}"
-
-
 def new_password() -> str:
     """A new password the policy accepts (see bench/load/people.py, ``new_password``)."""
     return "-".join(secrets.token_hex(2) for _ in range(4))
@@ -309,7 +300,12 @@ class Person(HttpUser):
             if self._state == LOCUST_STATE_STOPPING:
                 raise JourneyFailed("stopping", sent=False)
         self.last_step = int(time.time() // step_seconds)
-        code = totp(self.account["totp_key"], self.last_step, self.account["totp_digits"])
+        code = totp_passcode(
+            self.account["totp_key"],
+            at=self.last_step * step_seconds,
+            step=step_seconds,
+            digits=self.account["totp_digits"],
+        )
         answer = self.post(
             "/twofactor/verify/",
             "sign-in: passcode",
