@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -129,6 +130,16 @@ def _list(values, form: str = ".2f") -> str:
 
 def _met(ok: bool | None) -> str:
     return "-" if ok is None else ("yes" if ok else "**no**")
+
+
+def markdown_table(header: Sequence[str], body: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a Markdown table: the header row, the separator, then a line a row, each
+    cell as given."""
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(row) + " |" for row in body),
+    ]
 
 
 def reproduce(name: str) -> str:
@@ -254,17 +265,23 @@ def section_endpoints(r: dict) -> list[str]:
         "",
         r.get("description", ""),
         "",
-        "| endpoint | saturation requests/s | bare requests/s | ratio (median) | ratio per rep "
-        "| half-load rate | p50 | p99 at half load | bare p99 at half load |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, e in r["endpoints"].items():
-        lines.append(
-            f"| {name} | {e['rps']:.0f} | {e['bare_rps']:.0f} | {e['ratio']:.2f} | "
-            f"{_list(e['reps_ratio'])} | {e['half_rate']:.0f}/s | "
-            f"{_num(e['half_p50_ms'], '.1f')} ms | {_num(e['half_p99_ms'], '.1f')} ms | "
-            f"{_num(e['bare_half_p99_ms'], '.1f')} ms |"
-        )
+    lines += markdown_table(
+        (
+            "endpoint", "saturation requests/s", "bare requests/s", "ratio (median)",
+            "ratio per rep", "half-load rate", "p50", "p99 at half load",
+            "bare p99 at half load",
+        ),
+        [
+            (
+                name, f"{e['rps']:.0f}", f"{e['bare_rps']:.0f}", f"{e['ratio']:.2f}",
+                _list(e["reps_ratio"]), f"{e['half_rate']:.0f}/s",
+                f"{_num(e['half_p50_ms'], '.1f')} ms", f"{_num(e['half_p99_ms'], '.1f')} ms",
+                f"{_num(e['bare_half_p99_ms'], '.1f')} ms",
+            )
+            for name, e in r["endpoints"].items()
+        ],
+    )  # fmt: skip
     lines += [""]
     for note in r.get("notes", []):
         lines.append(f"- {note}")
@@ -290,20 +307,25 @@ def section_attack(r: dict) -> list[str]:
         f"onward comes within {r['patience_s']:g} s of the moment it was due; its latency "
         "counts from that moment.",
         "",
-        "| case | legit/s under attack | legit/s without | ratio (median) | ratio per rep | "
-        "legit p50/p95 under attack | without | workers' CPU per window, attack / calm | "
-        "worker CPU per attacker attempt |",
-        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, c in r["cases"].items():
-        lines.append(
-            f"| {name} ({c['attack_rate']:.0f} attempts/s) | {c['legit_under_per_s']:.1f} | "
-            f"{c['legit_without_per_s']:.1f} | {c['ratio']:.2f} | {_list(c['reps_ratio'])} | "
-            f"{_num(c['p50_under_ms'], '.0f')} / {_num(c['p95_under_ms'], '.0f')} ms | "
-            f"{_num(c['p50_without_ms'], '.0f')} / {_num(c['p95_without_ms'], '.0f')} ms | "
-            f"{c['worker_cpu_under_s']:.1f} s / {c['worker_cpu_without_s']:.1f} s | "
-            f"{c['attacker_cpu_ms_per_attempt']:.1f} ms |"
-        )
+    lines += markdown_table(
+        (
+            "case", "legit/s under attack", "legit/s without", "ratio (median)",
+            "ratio per rep", "legit p50/p95 under attack", "without",
+            "workers' CPU per window, attack / calm", "worker CPU per attacker attempt",
+        ),
+        [
+            (
+                f"{name} ({c['attack_rate']:.0f} attempts/s)", f"{c['legit_under_per_s']:.1f}",
+                f"{c['legit_without_per_s']:.1f}", f"{c['ratio']:.2f}", _list(c["reps_ratio"]),
+                f"{_num(c['p50_under_ms'], '.0f')} / {_num(c['p95_under_ms'], '.0f')} ms",
+                f"{_num(c['p50_without_ms'], '.0f')} / {_num(c['p95_without_ms'], '.0f')} ms",
+                f"{c['worker_cpu_under_s']:.1f} s / {c['worker_cpu_without_s']:.1f} s",
+                f"{c['attacker_cpu_ms_per_attempt']:.1f} ms",
+            )
+            for name, c in r["cases"].items()
+        ],
+    )  # fmt: skip
     lines += ["", "What the attacker's requests were answered with, all repetitions:", ""]
     for name, c in r["cases"].items():
         lines.append(f"- {name}: {c['attempts']:,} attempts offered")
@@ -443,11 +465,12 @@ def render(results: dict[str, object], *, argv: list[str], started: float, args=
         f"- Command: `{shlex.join(argv)}`"
         + (" (`--quick`: shorter runs, fewer repetitions)" if args and args.quick else ""),
         "",
-        "| # | what | measured | baseline | ratio | goal | met |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for row in rows(results):
-        lines.append("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |")
+    lines += markdown_table(
+        ("#", "what", "measured", "baseline", "ratio", "goal", "met"),
+        # A cell's own "|" would end it early: the figures' cells have "/" instead.
+        [tuple(cell.replace("|", "/") for cell in row) for row in rows(results)],
+    )
     lines.append("")
     for name, section in SECTIONS:
         if results.get(name):
