@@ -421,6 +421,32 @@ def unlock_request_code(
     )
 
 
+def locked_person_asks_for_email_code(
+    base: str, username: str, email: str
+) -> tuple[requests.Session, requests.Response]:
+    """A locked account ``username`` whose SafeCode channel is the email address ``email``, made
+    in the test's database, and a person's browser asking the live server at ``base`` for an
+    unlock code by email (``unlock_request_code``, the CAPTCHA answered from that database).
+    Returns the browser and the page it lands on."""
+    from captcha.models import CaptchaStore
+
+    from safecode.models import Channel
+    from tests.factories import ChannelFactory, UserFactory, lock
+
+    user = UserFactory(username=username)
+    lock(user)
+    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=email)
+    person = browser()
+    page = unlock_request_code(
+        person,
+        base,
+        username,
+        lambda key: CaptchaStore.objects.get(hashkey=key).response,
+        kind="email",
+    )
+    return person, page
+
+
 SENDING = "we sent a code to it. It may take a minute to arrive."
 
 

@@ -19,8 +19,7 @@ from tests.delivery.conftest import SMTPHandler
 from tests.resilience.services import (
     CLIENT_TIMEOUT,
     assert_told_a_code_is_coming,
-    browser,
-    unlock_request_code,
+    locked_person_asks_for_email_code,
     wait_for,
 )
 
@@ -43,28 +42,16 @@ def relay():
 def test_refused_mail_is_retried_and_the_person_is_told_it_is_coming(
     relay, start_worker, live_server
 ):
-    from captcha.models import CaptchaStore
-
     from delivery.models import Message
-    from safecode.models import Channel
-    from tests.factories import ChannelFactory, UserFactory, lock
 
     handler, port = relay
     handler.refuse[SAFECODE_EMAIL] = deque(["451 4.3.2 System not accepting messages now"])
     _, log = start_worker(
         EMAIL_BACKEND="smtp", EMAIL_HOST="127.0.0.1", EMAIL_PORT=str(port), EMAIL_TIMEOUT="10"
     )
-    user = UserFactory(username="smtp.refused")
-    lock(user)
-    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)
-    person = browser()
 
-    page = unlock_request_code(
-        person,
-        live_server.url,
-        "smtp.refused",
-        lambda key: CaptchaStore.objects.get(hashkey=key).response,
-        kind="email",
+    person, page = locked_person_asks_for_email_code(
+        live_server.url, "smtp.refused", SAFECODE_EMAIL
     )
 
     assert_told_a_code_is_coming(page, live_server.url, kind="email")

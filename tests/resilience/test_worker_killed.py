@@ -27,8 +27,7 @@ from tests.resilience.services import (
     CLIENT_TIMEOUT,
     SWEEP_DONE,
     assert_told_a_code_is_coming,
-    browser,
-    unlock_request_code,
+    locked_person_asks_for_email_code,
     wait_for,
 )
 
@@ -72,26 +71,14 @@ def relay():
 def test_worker_killed_while_sending_a_persons_code_sends_it_once_after_restart(
     relay, start_worker, live_server, broker
 ):
-    from captcha.models import CaptchaStore
-
     from delivery.models import Message, OutboxEntry
-    from safecode.models import Channel
-    from tests.factories import ChannelFactory, UserFactory, lock
 
     handler, port = relay
     smtp = {"EMAIL_BACKEND": "smtp", "EMAIL_HOST": "127.0.0.1", "EMAIL_PORT": str(port)}
     stuck, stuck_log = start_worker(**smtp, EMAIL_TIMEOUT="300")
-    user = UserFactory(username="worker.killed")
-    lock(user)
-    ChannelFactory(user=user, kind=Channel.Kind.EMAIL, address=SAFECODE_EMAIL)
-    person = browser()
 
-    page = unlock_request_code(
-        person,
-        live_server.url,
-        "worker.killed",
-        lambda key: CaptchaStore.objects.get(hashkey=key).response,
-        kind="email",
+    person, page = locked_person_asks_for_email_code(
+        live_server.url, "worker.killed", SAFECODE_EMAIL
     )
 
     assert_told_a_code_is_coming(page, live_server.url, kind="email")
