@@ -287,7 +287,7 @@ class MethodChoice:
         if result is not None:
             remember = self.remember and self.request.POST.get("remember") == "on"
             return Outcome(result=result, method="push", remember=remember)
-        status = push_status(push_id=push_id, user=self.user, request=self.request)
+        status = push_status(push_id=push_id, user_id=self.user.pk, request=self.request)
         state = status.state if status is not None else "gone"
         if state == "pending":
             self.errors = [NOT_ANSWERED_YET]
@@ -413,7 +413,7 @@ class MethodChoice:
         """The waiting panel: the push's number, and how long it still waits."""
         from twofactor.models import PushRequest
 
-        status = push_status(push_id=push_id, user=self.user, request=self.request)
+        status = push_status(push_id=push_id, user_id=self.user.pk, request=self.request)
         state = status.state if status is not None else "gone"
         if state in (PushRequest.State.PENDING, PushRequest.State.APPROVED):
             section.push = status

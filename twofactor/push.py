@@ -515,15 +515,16 @@ class PushStatus:
     number: str
 
 
-def push_status(*, push_id, user: User, request: HttpRequest | None) -> PushStatus | None:
-    """The state of ``user``'s push ``push_id`` as the page that asked for it shows it; None
-    when there is no such push of theirs asked for by that page."""
+def push_status(*, push_id, user_id: int, request: HttpRequest | None) -> PushStatus | None:
+    """The state of push ``push_id`` of the account ``user_id`` as the page that asked for it
+    shows it; None when there is no such push of theirs asked for by that page. One query: the
+    page polls it every few seconds, and the account is not needed to read its push."""
     try:
         push_id = uuid.UUID(str(push_id))
     except ValueError:
         return None
     push = (
-        PushRequest.objects.filter(pk=push_id, user=user, waiter=session_binding(request))
+        PushRequest.objects.filter(pk=push_id, user_id=user_id, waiter=session_binding(request))
         .only("state", "expires_at", "number")
         .first()
     )

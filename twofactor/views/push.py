@@ -12,7 +12,6 @@ from django.http import Http404, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from accounts.models import User
 from twofactor.choice import push_waiting
 from twofactor.push import push_status
 
@@ -24,8 +23,7 @@ def status(request, push_id):
     waiting = push_waiting(request)
     if waiting is None or waiting[1] != str(push_id):
         raise Http404
-    user = User.objects.filter(pk=waiting[0]).first()
-    found = push_status(push_id=push_id, user=user, request=request) if user is not None else None
+    found = push_status(push_id=push_id, user_id=waiting[0], request=request)
     if found is None:
         raise Http404
     return JsonResponse({"state": found.state, "expires_in": found.expires_in})
