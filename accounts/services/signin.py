@@ -59,18 +59,28 @@ class SignInOutcome(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class SignInResult:
-    outcome: SignInOutcome
-    user: User | None = None
-
-
-@dataclass(frozen=True)
 class FailureCounts:
     """Recent failed sign-ins that the rules look at, read in one query."""
 
     ip_throttle_window: int
     ip_captcha_window: int
     login_captcha_window: int
+
+    def with_one_more(self) -> FailureCounts:
+        """The counts once one more failure from the same IP for the same name is recorded."""
+        return FailureCounts(
+            self.ip_throttle_window + 1, self.ip_captcha_window + 1, self.login_captcha_window + 1
+        )
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    """``counts``: the failures the rules see once this attempt is counted (its own failure
+    included), for the page that answers a refusal; not read again."""
+
+    outcome: SignInOutcome
+    user: User | None = None
+    counts: FailureCounts | None = None
 
 
 def failure_counts(*, ip: str, login: str | None = None) -> FailureCounts:
@@ -117,12 +127,15 @@ class _PressureReading:
 signin_under_pressure = _PressureReading()
 
 
-def _captcha_needed(
+def signin_captcha_needed(
     counts: FailureCounts, *, request: HttpRequest | None, login: str | None
 ) -> bool:
+    """The CAPTCHA rule on counts already read. With ``login`` None, the rule for the page
+    whatever name is typed next: the rules of the IP and of a spray, not the name's."""
     if counts.ip_captcha_window >= app_settings.SIGNIN_CAPTCHA_IP_FAILURES:
         return True
-    if counts.login_captcha_window >= app_settings.SIGNIN_CAPTCHA_LOGIN_FAILURES:
+    login_limit = app_settings.SIGNIN_CAPTCHA_LOGIN_FAILURES
+    if login is not None and counts.login_captcha_window >= login_limit:
         return True
     return signin_under_pressure() and not browser_is_known(request, login)
 
@@ -135,7 +148,7 @@ def signin_captcha_required(
     across the portal show a spray, unless this browser is known for the name
     (``accounts.services.known_browsers``). Without ``login``, whatever name is typed next."""
     counts = failure_counts(ip=ip, login=login)
-    return _captcha_needed(counts, request=request, login=login)
+    return signin_captcha_needed(counts, request=request, login=login)
 
 
 @dataclass(frozen=True)
@@ -150,20 +163,9 @@ class CaptchaNeed:
 
 def signin_captcha_need(*, ip: str, login: str, request: HttpRequest | None) -> CaptchaNeed:
     counts = failure_counts(ip=ip, login=login)
-    page = _captcha_needed(
-        FailureCounts(counts.ip_throttle_window, counts.ip_captcha_window, 0),
-        request=request,
-        login=None,
-    )
-    name = page or _captcha_needed(counts, request=request, login=login)
+    page = signin_captcha_needed(counts, request=request, login=None)
+    name = page or signin_captcha_needed(counts, request=request, login=login)
     return CaptchaNeed(page=page, name=name, counts=counts)
-
-
-def signin_recent_failures(login: str) -> int:
-    """Failed sign-ins for the typed name in the CAPTCHA window, whether or not an account
-    has that name, so that a warning built on it says nothing about who exists."""
-    since = timezone.now() - app_settings.SIGNIN_CAPTCHA_WINDOW
-    return SignInFailure.objects.filter(created_at__gte=since, login_key=login_key(login)).count()
 
 
 def request_ip(request: HttpRequest | None) -> str:
@@ -192,12 +194,13 @@ def signin_attempt(
         counts = failure_counts(ip=ip, login=login)
     if counts.ip_throttle_window >= app_settings.IP_FAILURE_LIMIT:
         audit_record(event="signin.throttled", outcome=AuditEvent.Outcome.FAILURE, request=request)
-        return SignInResult(SignInOutcome.THROTTLED)
-    if not captcha_passed and _captcha_needed(counts, request=request, login=login):
+        return SignInResult(SignInOutcome.THROTTLED, counts=counts)
+    if not captcha_passed and signin_captcha_needed(counts, request=request, login=login):
         audit_record(
             event="signin.captcha_required", outcome=AuditEvent.Outcome.FAILURE, request=request
         )
-        return SignInResult(SignInOutcome.CAPTCHA_REQUIRED)
+        return SignInResult(SignInOutcome.CAPTCHA_REQUIRED, counts=counts)
+    refused = SignInResult(SignInOutcome.INVALID, counts=counts.with_one_more())
 
     key = login_key(login)
     user = find_user_by_login(login)
@@ -207,7 +210,7 @@ def signin_attempt(
         for _ in range(trap_size):
             burn_hash(password)
         _record_failure(ip=ip, key=key, user=None, request=request, reason="unknown")
-        return SignInResult(SignInOutcome.INVALID)
+        return refused
 
     _expire_lock_if_due(user)
     right = user.check_password(password)
@@ -229,7 +232,7 @@ def signin_attempt(
         _record_old_password(user=user, ip=ip, key=key, request=request)
     else:
         _count_failure(user=user, ip=ip, key=key, request=request)
-    return SignInResult(SignInOutcome.INVALID)
+    return refused
 
 
 def _may_sign_in(user: User) -> bool:

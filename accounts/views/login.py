@@ -19,8 +19,8 @@ from accounts.services.signin import (
     request_ip,
     signin_attempt,
     signin_captcha_need,
+    signin_captcha_needed,
     signin_captcha_required,
-    signin_recent_failures,
 )
 from accounts.stages import PendingSignIn, signin_begin, signin_continue
 from audit.services import audit_record
@@ -71,16 +71,18 @@ def login_view(request):
             return signin_begin(request, result.user, next_url)
         if result.outcome is SignInOutcome.THROTTLED:
             return render(request, "accounts/throttled.html", status=HTTPStatus.TOO_MANY_REQUESTS)
-        # Shown with the name as typed and, when one is needed now, a CAPTCHA to answer.
+        # Shown with the name as typed and, when one is needed now, a CAPTCHA to answer. The
+        # counts are those the attempt read, with its own failure: not read again.
+        counts = result.counts
         form = LoginForm(
             {"username": typed},
-            captcha=signin_captcha_required(ip=ip, login=typed, request=request),
+            captcha=signin_captcha_needed(counts, request=request, login=typed),
         )
         form.is_valid()
         form.errors.clear()
         needed = result.outcome is SignInOutcome.CAPTCHA_REQUIRED
         form.add_error(None, CAPTCHA_NEEDED if needed else WRONG_CREDENTIALS)
-        failures = signin_recent_failures(typed)
+        failures = counts.login_captcha_window
         if failures >= WARN_AFTER_FAILURES:
             return render(
                 request,
