@@ -9,9 +9,11 @@ from accounts.app_settings import app_settings
 from accounts.normalize import name_key, username_key
 
 huid_validator = RegexValidator(r"^\d{8}\Z", "A Harvard ID is exactly 8 digits.")
+# Not 8 digits, with or without hyphens: the sign-in page reads that as a Harvard ID.
 username_validator = RegexValidator(
-    r"^(?!\d{8}\Z)[a-z0-9._-]{3,30}\Z",
-    "Use 3 to 30 lowercase letters, digits, dots, underscores or hyphens (not 8 digits).",
+    r"^(?!(?:-*\d){8}-*\Z)[a-z0-9._-]{3,30}\Z",
+    "Use 3 to 30 lowercase letters, digits, dots, underscores or hyphens (not 8 digits, which "
+    "read as a Harvard ID).",
 )
 
 

@@ -18,12 +18,19 @@ def username_key(raw: str) -> str:
     return unicodedata.normalize("NFKC", raw or "").strip().casefold()
 
 
+def sign_in_name(login: str) -> str:
+    """What a typed sign-in name stands for, as the account lookup reads it
+    (``accounts.selectors.find_user_by_login``): a Harvard ID, however it is spaced or
+    hyphenated, as its 8 digits; anything else as its username key. Every way of typing one
+    name gives one value, so the rules counted per name cannot be dodged by retyping it."""
+    huid = digits(login or "")
+    return huid if len(huid) == 8 else username_key(login or "")
+
+
 def login_key(login: str) -> str:
-    """A keyed hash of a typed sign-in name, so that failures per name (and browsers known for
-    a name) are counted without storing the name."""
-    return salted_hmac(
-        "portal.signin.login", username_key(login or ""), algorithm="sha256"
-    ).hexdigest()
+    """A keyed hash of a typed sign-in name (``sign_in_name``), so that failures per name (and
+    browsers known for a name) are counted without storing the name."""
+    return salted_hmac("portal.signin.login", sign_in_name(login), algorithm="sha256").hexdigest()
 
 
 def name_key(raw: str) -> str:

@@ -19,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 
 from accounts.app_settings import app_settings
 from accounts.models import User
-from accounts.normalize import login_key
+from accounts.normalize import login_key, sign_in_name, username_key
 
 COOKIE_NAME = "portal_known"
 SALT = "accounts.known_browser"
@@ -55,7 +55,10 @@ def browser_is_known(request: HttpRequest | None, login: str | None = None) -> b
 
 def browser_remember(request: HttpRequest, response: HttpResponse, user: User) -> None:
     """Mark this browser as known for ``user``: called once the session has started."""
-    names = [user.get_username()]
+    # A username that reads as a Harvard ID (8 digits and hyphens, no longer allowed) does not
+    # reach this account when typed, and would vouch for that ID's owner: it is left out.
+    username = user.get_username()
+    names = [username] if sign_in_name(username) == username_key(username) else []
     if user.person_id and user.person.huid:
         names.append(user.person.huid)
     keys = [_browser_key(name) for name in names]
