@@ -35,6 +35,12 @@ WRONG_CREDENTIALS = (
 # From this many recent failures for the typed name, the page warns before the lock.
 WARN_AFTER_FAILURES = 5
 CAPTCHA_NEEDED = "After several failed sign-ins, type the characters in the picture as well."
+# The page a post without a CAPTCHA is sent back to (failures from this address, or across
+# the portal): the person may never have failed, and what they typed is not kept.
+CAPTCHA_FOR_EVERYONE = (
+    "Many sign-ins have failed recently, so before checking a password the portal now asks "
+    "for the characters in the picture. Type your name and password again, and the characters."
+)
 
 
 @login_not_required
@@ -56,7 +62,7 @@ def login_view(request):
         # Posted from a page that had no CAPTCHA, when the page now shows one whatever the
         # name: back to it, which costs no rendering. A spray from many addresses is answered
         # here, before any password is checked, at the price of a redirect.
-        messages.error(request, CAPTCHA_NEEDED)
+        messages.error(request, CAPTCHA_FOR_EVERYONE)
         return redirect(_login_url(next_url), permanent=False)
     form = LoginForm(request.POST, captcha=need.name)
     if form.is_valid():

@@ -87,7 +87,8 @@ def test_under_a_spray_an_unknown_browser_is_sent_to_answer_a_captcha_before_any
     assert SignInFailure.objects.count() == failures
     page = bot.get(answer["Location"], REMOTE_ADDR="203.0.113.7")
     assert b'name="captcha_0"' in page.content
-    assert b"type the characters in the picture as well" in page.content
+    assert b"the portal now asks for the characters in the picture" in page.content
+    assert b"Type your name and password again" in page.content
     assert b'role="alert"' in page.content
 
 

@@ -43,7 +43,7 @@ def test_after_failures_from_one_address_the_sign_in_page_asks_for_a_captcha(cli
     assert refused.status_code == HTTPStatus.FOUND and refused["Location"] == LOGIN
     assert not SignInFailure.objects.filter(user=victim).exists()
     again = client.get(refused["Location"])
-    assert b"type the characters in the picture as well" in again.content
+    assert b"the portal now asks for the characters in the picture" in again.content
     # Answered, the sign-in goes through.
     signed = raw_login(client, victim.username, DEFAULT_PASSWORD, **captcha_answer(again))
     assert signed.status_code == HTTPStatus.FOUND and signed["Location"] != LOGIN
