@@ -23,7 +23,7 @@ WORKERS = 8
 
 pytestmark = pytest.mark.skipif(
     settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
-    reason="row locks are only meaningful on PostgreSQL (DATABASE_URL=postgres://...)",
+    reason="workers racing over real connections need PostgreSQL (DATABASE_URL=postgres://...)",
 )
 
 
