@@ -62,3 +62,11 @@ def snap(page: Page, name: str) -> None:
 
 def expect_heading(page: Page, name: str | re.Pattern[str]) -> None:
     expect(page.get_by_role("heading", level=1, name=name)).to_be_visible()
+
+
+def expect_picture_drawn(page: Page) -> None:
+    """The CAPTCHA picture in the page is an image the browser could draw, not a broken one."""
+    page.wait_for_function(
+        "() => { const img = document.querySelector('img.captcha');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )

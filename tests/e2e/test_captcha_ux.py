@@ -12,6 +12,8 @@ from captcha.models import CaptchaStore
 from django.urls import reverse
 from playwright.sync_api import expect
 
+from tests.e2e.helpers import expect_picture_drawn
+
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 UNLOCK = reverse("accounts:unlock")
@@ -33,14 +35,6 @@ def picture_src(page) -> str:
 
 def answer_of(key: str) -> str:
     return CaptchaStore.objects.get(hashkey=key).response
-
-
-def expect_picture_drawn(page) -> None:
-    """The picture in the page is an image the browser could draw, not a broken one."""
-    page.wait_for_function(
-        "() => { const img = document.querySelector('img.captcha');"
-        " return img.complete && img.naturalWidth > 0; }"
-    )
 
 
 def focused(page) -> str:

@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from accounts.models import SignInFailure
 from accounts.normalize import login_key
+from tests.e2e.helpers import expect_picture_drawn
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -53,13 +54,6 @@ def spray() -> None:
 def picture_answer(page) -> str:
     key = page.locator("input[name='captcha_0']").input_value()
     return CaptchaStore.objects.get(hashkey=key).response
-
-
-def expect_picture_drawn(page) -> None:
-    page.wait_for_function(
-        "() => { const img = document.querySelector('img.captcha');"
-        " return img && img.complete && img.naturalWidth > 0; }"
-    )
 
 
 def expect_signed_in(page) -> None:
