@@ -325,6 +325,27 @@ def test_a_session_cookie_copied_before_the_password_gives_nothing(user, device)
     assert attacker.get(reverse("accounts:preferences")).status_code == HTTPStatus.FOUND
 
 
+def test_a_session_cookie_copied_between_the_password_and_the_second_factor_gives_nothing(
+    user, device
+):
+    """Session fixation at the second step: whoever copies the cookie of the pending sign-in
+    (the password proven, the second factor not yet) holds a key that the sign-in renames
+    away, neither signed in nor pending."""
+    victim = browser(1)
+    password_step(victim, user)
+    pending = victim.cookies[django_settings.SESSION_COOKIE_NAME].value
+    attacker = browser(2)
+    attacker.cookies[django_settings.SESSION_COOKIE_NAME] = pending
+
+    second_step(victim, device)
+    assert signed_in_as(victim) == user.pk
+    assert victim.cookies[django_settings.SESSION_COOKIE_NAME].value != pending
+    assert signed_in_as(attacker) is None
+    assert attacker.get(reverse("accounts:preferences")).status_code == HTTPStatus.FOUND
+    assert attacker.get(VERIFY).url == LOGIN
+    assert "signin:pending" not in attacker.session
+
+
 # 3. Ten posts at once -----------------------------------------------------------------------
 
 RACERS = 10
