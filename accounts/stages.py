@@ -87,6 +87,7 @@ class PendingSignIn:
     def __init__(self, request: HttpRequest) -> None:
         self.request = request
         self.session = request.session
+        self._user: User | None = None
 
     @classmethod
     def start(
@@ -124,9 +125,12 @@ class PendingSignIn:
         state = self.state
         if state is None:
             return None
+        if self._user is not None and self._user.pk == state["user_id"]:
+            return self._user  # read once per request, however many times the stages ask
         user = User.objects.select_related("person").filter(pk=state["user_id"]).first()
         if user is None or not user.may_sign_in or user.is_locked:
             return None
+        self._user = user
         return user
 
     @property
@@ -188,8 +192,9 @@ def signin_begin(
 def signin_continue(request: HttpRequest, proven: User | None = None) -> HttpResponse:
     """Go to the next stage the pending sign-in needs, or sign in when none is left.
 
-    ``proven`` is the account whose password was proven in this very request, read just now;
-    otherwise the pending account is read again, to see that it still may sign in.
+    ``proven`` is the pending account as this very request read it and proved something of
+    it (the password, a second factor); otherwise the pending account is read again, to see
+    that it still may sign in.
     """
     pending = PendingSignIn(request)
     user = proven if proven is not None else pending.user

@@ -234,6 +234,23 @@ def test_the_right_passcode_signs_in_verified_with_that_device(client, user, dev
     assert client.get("/preferences/").status_code == HTTPStatus.OK
 
 
+# Every statement is a round trip to PostgreSQL with its ORM work (figure 2 of bench/RESULTS.md):
+# the pending account is read once, and the session's key is renamed rather than copied.
+PASSCODE_SIGN_IN_STATEMENTS = 17
+
+
+@pytest.mark.django_db(transaction=True)  # as in production: no test transaction around it
+def test_the_right_passcode_signs_in_within_its_statement_budget(
+    client, user, device, django_assert_max_num_queries
+):
+    password_step(client, user)
+    client.get(VERIFY)
+    with django_assert_max_num_queries(PASSCODE_SIGN_IN_STATEMENTS):
+        response = second_step(client, device)
+    assert response.status_code == HTTPStatus.FOUND
+    assert signed_in_as(client) == user.pk
+
+
 def test_a_wrong_passcode_gets_one_answer(client, user, device):
     password_step(client, user)
     response = second_step(client, device, code=other_code(app_passcode(device)))

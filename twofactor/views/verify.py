@@ -62,7 +62,7 @@ def verify(request):
             otp = otp_device_for(device, outcome.method)
             pending.set_handled(SecondFactorStage.name, {"otp": otp.persistent_id})
             passcode_sent_forget(request)
-            response = signin_continue(request)
+            response = signin_continue(request, proven=user)
             if outcome.remember:
                 user_agent = request.headers.get("User-Agent", "")
                 remember_cookie_set(response, browser_remember(user=user, user_agent=user_agent))
