@@ -42,11 +42,13 @@ def read_latest_code(page: Page, recipient: str) -> str:
 
 
 def log_in(page: Page, username: str, password: str) -> None:
-    """Sign in through the sign-in form, by its labels."""
+    """Sign in through the sign-in form, by its labels; returns on the page that answers, so
+    what a caller reads next is never the form it just sent."""
     page.goto("/login/")
     page.get_by_label(re.compile(r"^Username")).fill(username)
     page.get_by_label("Password", exact=True).fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
 
 
 def screenshot_path(name: str) -> Path:
