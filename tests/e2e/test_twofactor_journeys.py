@@ -69,7 +69,9 @@ class AuthenticatorApp:
         """The next passcode the portal has not seen."""
         while True:
             now_step = int(time.time()) // self.STEP
-            step = max(self.last_step + 1, now_step - 1)
+            # This step's passcode, not the one before: that one is two steps off, and
+            # refused, if the step turns before the portal checks it.
+            step = max(self.last_step + 1, now_step)
             if step <= now_step + 1:
                 self.last_step = step
                 return self.totp.at(step * self.STEP)
