@@ -212,6 +212,7 @@ class MethodChoice:
             method=form.cleaned_data["method"],
             code=form.cleaned_data["code"],
             request=self.request,
+            devices=self.devices,
         )
         outcome = Outcome(
             result=result,

@@ -263,18 +263,22 @@ def _otp_verify(user: User, otp, code: str, *, confirming: bool = False) -> bool
 
 
 def second_factor_verify(
-    *, user: User, device_id: int, method: str, code: str, request: HttpRequest | None = None
+    *,
+    user: User,
+    device_id: int,
+    method: str,
+    code: str,
+    request: HttpRequest | None = None,
+    devices: list[Device] | None = None,
 ) -> SecondFactorResult:
     """Check ``code`` against the one device and method the person chose.
 
-    A success resets the second-factor failure count and stamps the device; a failure counts,
-    and ``LOCK_AFTER_FAILURES`` in a row lock the account.
+    ``devices`` are the person's confirmed devices as the page just read them
+    (``twofactor.policy.user_devices``); the chosen one is taken from them rather than read
+    again. A success resets the second-factor failure count and stamps the device; a failure
+    counts, and ``LOCK_AFTER_FAILURES`` in a row lock the account.
     """
-    device = (
-        Device.objects.filter(pk=device_id, user=user, confirmed_at__isnull=False)
-        .select_related("totp", "phone")
-        .first()
-    )
+    device = _confirmed_device(user, device_id, devices)
     otp = otp_device_for(device, method) if device is not None else None
     # The number of a phone enrolled with its app was typed and checked by the person who had
     # just proven a SafeCode; the first passcode that comes back from it proves it.
@@ -284,6 +288,19 @@ def second_factor_verify(
             device_number_proven(device=device, request=request)
         return second_factor_succeeded(user=user, device=device, method=method, request=request)
     return second_factor_failed(user=user, method=method, request=request)
+
+
+def _confirmed_device(user: User, device_id: int, devices: list[Device] | None) -> Device | None:
+    if devices is None:
+        devices = Device.objects.filter(pk=device_id).select_related("totp", "phone")
+    return next(
+        (
+            device
+            for device in devices
+            if device.pk == device_id and device.user_id == user.pk and device.confirmed_at
+        ),
+        None,
+    )
 
 
 def second_factor_succeeded(

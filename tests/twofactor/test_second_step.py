@@ -235,8 +235,9 @@ def test_the_right_passcode_signs_in_verified_with_that_device(client, user, dev
 
 
 # Every statement is a round trip to PostgreSQL with its ORM work (figure 2 of bench/RESULTS.md):
-# the pending account is read once, and the session's key is renamed rather than copied.
-PASSCODE_SIGN_IN_STATEMENTS = 17
+# the pending account and the chosen device are read once, and the session's key is renamed
+# rather than copied.
+PASSCODE_SIGN_IN_STATEMENTS = 16
 
 
 @pytest.mark.django_db(transaction=True)  # as in production: no test transaction around it
