@@ -34,6 +34,7 @@ from delivery.services import message_enqueue
 from safecode.codes import generate_code, generate_token, normalize_code
 from twofactor.app_settings import app_settings
 from twofactor.models import Device, PhoneDevice, Profile, RememberedBrowser
+from twofactor.policy import user_devices
 
 HASH_SALT = "twofactor.passcode"
 REMEMBER_SALT = "twofactor.remembered_browser"
@@ -292,7 +293,7 @@ def second_factor_verify(
 
 def _confirmed_device(user: User, device_id: int, devices: list[Device] | None) -> Device | None:
     if devices is None:
-        devices = Device.objects.filter(pk=device_id).select_related("totp", "phone")
+        devices = user_devices(user).filter(pk=device_id)
     return next(
         (
             device
